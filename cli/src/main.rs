@@ -1,0 +1,49 @@
+//! `kiln`: the command line for kiln's admins and authors.
+
+mod attest;
+mod keys;
+mod password;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `kiln --help`.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "kiln: a curated registry and policy-gated build service for WebAssembly notebook kernels",
+    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, import and list signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Sign in-toto statements into Sigstore bundles, and verify bundles.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keys(command) => keys::run(command),
+        Command::Attest(command) => attest::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kiln: {err:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The wasmtime engine settings shared by the builder (AOT precompilation) and the executor.
+//!
+//! Anything that changes compiled code lives here and nowhere else: a `.cwasm` is only usable by
+//! an engine whose settings hash the same (`Engine::precompile_compatibility_hash`).
+
+use wasmtime::{Config, Engine, OptLevel, Strategy};
+
+/// The deepest wasm stack a kernel may use, in bytes. Deep recursion traps with a stack
+/// overflow instead of exhausting the host thread's stack.
+pub const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// The engine settings for kernels.
+///
+/// - Cranelift, optimising for speed.
+/// - Fuel metering (the budget and the cost unit of a cell) and epoch interruption (the
+///   wall-clock backstop) are both compiled in.
+/// - A bounded wasm stack.
+/// - A fixed feature set: no threads or shared memory (not compiled into kiln's wasmtime), no
+///   64-bit memories, no relaxed SIMD
+///   (its results may differ between machines), and NaN canonicalisation so that replay is
+///   bit-for-bit.
+pub fn config() -> Config {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Cranelift)
+        .cranelift_opt_level(OptLevel::Speed)
+        .cranelift_nan_canonicalization(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .wasm_memory64(false)
+        .wasm_relaxed_simd(false)
+        .wasm_simd(true)
+        .wasm_bulk_memory(true)
+        .wasm_multi_value(true);
+    config
+}
+
+/// A new engine with [`config`].
+pub fn new_engine() -> wasmtime::Result<Engine> {
+    Engine::new(&config())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_engines_with_the_shared_settings_are_compatible() {
+        let a = new_engine().unwrap();
+        let b = new_engine().unwrap();
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let hash = |engine: &Engine| {
+            let mut h = DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+    }
+}

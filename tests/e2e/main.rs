@@ -1,0 +1,6 @@
+//! kiln's end-to-end tests: one test binary, driving the real `kiln` binary, real `cargo`,
+//! wasmtime and the reference Sigstore implementation.
+
+mod abi;
+mod cli_attest;
+mod interop;

@@ -1,0 +1,48 @@
+//! Helpers for kiln's end-to-end tests: where the workspace is, the real `kiln` binary, the
+//! example kernels built for `wasm32-wasip1`, a minimal ABI v1 host, and Node.js for the
+//! interop tests.
+
+pub mod abi_host;
+pub mod kernels;
+pub mod node;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("tests/ sits in the workspace")
+            .to_owned()
+    })
+}
+
+/// The `kiln` binary of this build profile, built (or found up to date) by `cargo build` once
+/// per test process, so that tests never run a stale binary.
+pub fn kiln_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/e2e-<hash> → target/<profile>/kiln
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "kiln", "--bin", "kiln"])
+            .current_dir(workspace_root());
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the kiln binary failed");
+        profile_dir.join("kiln")
+    })
+}
