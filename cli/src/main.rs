@@ -1,5 +1,7 @@
 //! `kiln`: the command line for kiln's admins and authors.
 
+#![forbid(unsafe_code)]
+
 mod attest;
 mod keys;
 mod password;

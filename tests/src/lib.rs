@@ -2,6 +2,8 @@
 //! example kernels built for `wasm32-wasip1`, a minimal ABI v1 host, and Node.js for the
 //! interop tests.
 
+#![forbid(unsafe_code)]
+
 pub mod abi_host;
 pub mod kernels;
 pub mod node;
