@@ -8,14 +8,24 @@ use kiln_tests::kiln_binary;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-pub(crate) fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(kiln_binary())
-        .args(args)
+/// Runs `kiln` with the words of `command_line` in `dir`, with the test key password.
+pub(crate) fn kiln(dir: &Path, command_line: &str) -> Output {
+    kiln_with_env(dir, command_line, &[("KILN_KEY_PASSWORD", PASSWORD)])
+}
+
+/// Runs `kiln` with the words of `command_line` in `dir` and exactly the password variables in
+/// `env` (standard input closed, so there is no terminal to prompt on).
+pub(crate) fn kiln_with_env(dir: &Path, command_line: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(kiln_binary());
+    cmd.args(command_line.split_whitespace())
         .current_dir(dir)
-        .env("KILN_KEY_PASSWORD", PASSWORD)
+        .env_remove("KILN_KEY_PASSWORD")
         .env_remove("COSIGN_PASSWORD")
-        .output()
-        .expect("run kiln")
+        .stdin(std::process::Stdio::null());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.output().expect("run kiln")
 }
 
 pub(crate) fn stdout(output: &Output) -> String {
@@ -68,7 +78,7 @@ pub(crate) fn write_statement(
 fn generate_sign_and_verify_with_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let out = kiln(dir, &["keys", "generate", "--out", "builder"]);
+    let out = kiln(dir, "keys generate --out builder");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("key id:"));
     #[cfg(unix)]
@@ -84,7 +94,7 @@ fn generate_sign_and_verify_with_the_cli() {
     assert!(key_pem.starts_with(b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
 
     // A second generate must not overwrite the key.
-    let again = kiln(dir, &["keys", "generate", "--out", "builder"]);
+    let again = kiln(dir, "keys generate --out builder");
     assert_refused(&again, "exists; pass --force");
     assert_eq!(std::fs::read(dir.join("builder.key")).unwrap(), key_pem);
 
@@ -93,31 +103,13 @@ fn generate_sign_and_verify_with_the_cli() {
     write_statement(dir, b"\0asm\x01\0\0\0", "https://slsa.dev/provenance/v1");
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "sign",
-            "--key",
-            "builder.key",
-            "--statement",
-            "statement.json",
-            "--out",
-            "bundle.json",
-        ],
+        "attest sign --key builder.key --statement statement.json --out bundle.json",
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "bundle.json",
-            "--key",
-            "builder.pub",
-            "--artifact",
-            "kernel.wasm",
-        ],
+        "attest verify --bundle bundle.json --key builder.pub --artifact kernel.wasm",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -128,37 +120,18 @@ fn generate_sign_and_verify_with_the_cli() {
 
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "bundle.json",
-            "--key",
-            "builder.pub",
-            "--artifact",
-            "other.wasm",
-        ],
+        "attest verify --bundle bundle.json --key builder.pub --artifact other.wasm",
     );
     assert_refused(&out, "[subject-mismatch]");
 
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "bundle.json",
-            "--key",
-            "builder.pub",
-            "--kind",
-            "review",
-        ],
+        "attest verify --bundle bundle.json --key builder.pub --kind review",
     );
     assert_refused(&out, "[wrong-kind]");
 
     // A trust file that knows the key only as a reviewer refuses its provenance.
-    let id =
-        String::from_utf8(kiln(dir, &["keys", "list", "--trust", "/dev/null"]).stdout).unwrap();
+    let id = String::from_utf8(kiln(dir, "keys list --trust /dev/null").stdout).unwrap();
     assert!(
         id.starts_with("NAME"),
         "an empty trust file lists no keys: {id}"
@@ -168,19 +141,9 @@ fn generate_sign_and_verify_with_the_cli() {
         "[[key]]\nname = \"alice\"\nroles = [\"reviewer\"]\npublic_key = \"builder.pub\"\n",
     )
     .unwrap();
-    let out = kiln(
-        dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "bundle.json",
-            "--trust",
-            "trust.toml",
-        ],
-    );
+    let out = kiln(dir, "attest verify --bundle bundle.json --trust trust.toml");
     assert_refused(&out, "[wrong-role]");
-    let out = kiln(dir, &["keys", "list", "--trust", "trust.toml"]);
+    let out = kiln(dir, "keys list --trust trust.toml");
     assert!(
         stdout(&out).contains("alice") && stdout(&out).contains("reviewer"),
         "{}",
@@ -194,14 +157,7 @@ fn generate_sign_and_verify_with_the_cli() {
     std::fs::write(dir.join("tampered.json"), bundle.to_string()).unwrap();
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "tampered.json",
-            "--key",
-            "builder.pub",
-        ],
+        "attest verify --bundle tampered.json --key builder.pub",
     );
     assert_refused(&out, "[bad-signature]");
 }
@@ -215,27 +171,13 @@ pub(crate) fn base64_of(bytes: &[u8]) -> String {
 fn signing_with_the_wrong_password_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    assert!(
-        kiln(dir, &["keys", "generate", "--out", "k"])
-            .status
-            .success()
-    );
+    assert!(kiln(dir, "keys generate --out k").status.success());
     write_statement(dir, b"x", "https://slsa.dev/provenance/v1");
-    let out = Command::new(kiln_binary())
-        .args([
-            "attest",
-            "sign",
-            "--key",
-            "k.key",
-            "--statement",
-            "statement.json",
-            "--out",
-            "b.json",
-        ])
-        .current_dir(dir)
-        .env("KILN_KEY_PASSWORD", "wrong")
-        .output()
-        .unwrap();
+    let out = kiln_with_env(
+        dir,
+        "attest sign --key k.key --statement statement.json --out b.json",
+        &[("KILN_KEY_PASSWORD", "wrong")],
+    );
     assert_refused(&out, "wrong password");
     assert!(!dir.join("b.json").exists());
 }
@@ -243,13 +185,7 @@ fn signing_with_the_wrong_password_fails_cleanly() {
 #[test]
 fn a_missing_password_without_a_terminal_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(kiln_binary())
-        .args(["keys", "generate", "--out", "k"])
-        .current_dir(tmp.path())
-        .env_remove("KILN_KEY_PASSWORD")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = kiln_with_env(tmp.path(), "keys generate --out k", &[]);
     assert_refused(&out, "KILN_KEY_PASSWORD is not set");
     assert!(!tmp.path().join("k.key").exists());
 }
@@ -258,65 +194,22 @@ fn a_missing_password_without_a_terminal_is_a_clear_error() {
 fn malformed_inputs_are_one_line_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    assert!(
-        kiln(dir, &["keys", "generate", "--out", "k"])
-            .status
-            .success()
-    );
+    assert!(kiln(dir, "keys generate --out k").status.success());
     std::fs::write(dir.join("garbage.json"), b"{not json").unwrap();
-    let out = kiln(
-        dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "garbage.json",
-            "--key",
-            "k.pub",
-        ],
-    );
+    let out = kiln(dir, "attest verify --bundle garbage.json --key k.pub");
     assert_refused(&out, "[bundle-malformed]");
-    let out = kiln(
-        dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "missing.json",
-            "--key",
-            "k.pub",
-        ],
-    );
+    let out = kiln(dir, "attest verify --bundle missing.json --key k.pub");
     assert_refused(&out, "reading missing.json");
     std::fs::write(
         dir.join("bad.pub"),
         b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
     )
     .unwrap();
-    let out = kiln(
-        dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "garbage.json",
-            "--key",
-            "bad.pub",
-        ],
-    );
+    let out = kiln(dir, "attest verify --bundle garbage.json --key bad.pub");
     assert_refused(&out, "could not read the public key");
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "sign",
-            "--key",
-            "k.key",
-            "--statement",
-            "garbage.json",
-            "--out",
-            "b.json",
-        ],
+        "attest sign --key k.key --statement garbage.json --out b.json",
     );
     assert_refused(&out, "is not an in-toto statement");
     std::fs::write(
@@ -324,6 +217,6 @@ fn malformed_inputs_are_one_line_errors() {
         b"[[key]]\nname = \"a\"\nrole = [\"builder\"]\n",
     )
     .unwrap();
-    let out = kiln(dir, &["keys", "list", "--trust", "trust.toml"]);
+    let out = kiln(dir, "keys list --trust trust.toml");
     assert_refused(&out, "unknown field `role`");
 }

@@ -7,17 +7,13 @@ use std::ffi::OsStr;
 
 use kiln_tests::node::run_script;
 
-use crate::cli_attest::{kiln, stderr, stdout, write_statement};
+use crate::cli_attest::{kiln, kiln_with_env, stderr, stdout, write_statement};
 
 #[test]
 fn bundles_signed_by_kiln_verify_with_sigstore_js() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    assert!(
-        kiln(dir, &["keys", "generate", "--out", "builder"])
-            .status
-            .success()
-    );
+    assert!(kiln(dir, "keys generate --out builder").status.success());
     std::fs::write(dir.join("kernel.wasm"), b"\0asm\x01\0\0\0 kernel").unwrap();
     write_statement(
         dir,
@@ -26,16 +22,7 @@ fn bundles_signed_by_kiln_verify_with_sigstore_js() {
     );
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "sign",
-            "--key",
-            "builder.key",
-            "--statement",
-            "statement.json",
-            "--out",
-            "bundle.json",
-        ],
+        "attest sign --key builder.key --statement statement.json --out bundle.json",
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -55,11 +42,7 @@ fn bundles_signed_by_kiln_verify_with_sigstore_js() {
     );
 
     // The JS check is a real one: another key, or a tampered payload, fails there too.
-    assert!(
-        kiln(dir, &["keys", "generate", "--out", "other"])
-            .status
-            .success()
-    );
+    assert!(kiln(dir, "keys generate --out other").status.success());
     let (ok, _, err) = run_script("verify.mjs", &[&arg("bundle.json"), &arg("other.pub")]);
     assert!(!ok && err.contains("key not found"), "{err}");
     let mut bundle: serde_json::Value =
@@ -97,18 +80,7 @@ fn bundles_signed_by_sigstore_js_verify_in_kiln() {
     .unwrap();
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "js-bundle.json",
-            "--trust",
-            "trust.toml",
-            "--artifact",
-            "kernel.wasm",
-            "--kind",
-            "provenance",
-        ],
+        "attest verify --bundle js-bundle.json --trust trust.toml --artifact kernel.wasm --kind provenance",
     );
     assert!(
         out.status.success(),
@@ -125,14 +97,7 @@ fn bundles_signed_by_sigstore_js_verify_in_kiln() {
     std::fs::write(dir.join("empty.toml"), "").unwrap();
     let out = kiln(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "js-bundle.json",
-            "--trust",
-            "empty.toml",
-        ],
+        "attest verify --bundle js-bundle.json --trust empty.toml",
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("[unknown-key]"), "{}", stderr(&out));
@@ -154,21 +119,14 @@ fn a_cosign_format_key_imports_and_signs() {
     assert!(ok, "{out}{err}");
 
     let import = |password: &str| {
-        std::process::Command::new(kiln_tests::kiln_binary())
-            .args([
-                "keys",
-                "import",
-                "--key",
-                "cosign.key",
-                "--out",
-                "imported",
-                "--force",
-            ])
-            .current_dir(dir)
-            .env("COSIGN_PASSWORD", password)
-            .env("KILN_KEY_PASSWORD", "new pw")
-            .output()
-            .unwrap()
+        kiln_with_env(
+            dir,
+            "keys import --key cosign.key --out imported --force",
+            &[
+                ("COSIGN_PASSWORD", password),
+                ("KILN_KEY_PASSWORD", "new pw"),
+            ],
+        )
     };
     let out = import("not the password");
     assert_eq!(out.status.code(), Some(1));
@@ -186,32 +144,12 @@ fn a_cosign_format_key_imports_and_signs() {
     assert_eq!(original, imported);
 
     write_statement(dir, b"artifact", "https://slsa.dev/provenance/v1");
-    let out = std::process::Command::new(kiln_tests::kiln_binary())
-        .args([
-            "attest",
-            "sign",
-            "--key",
-            "imported.key",
-            "--statement",
-            "statement.json",
-            "--out",
-            "b.json",
-        ])
-        .current_dir(dir)
-        .env("KILN_KEY_PASSWORD", "new pw")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = kiln(
+    let out = kiln_with_env(
         dir,
-        &[
-            "attest",
-            "verify",
-            "--bundle",
-            "b.json",
-            "--key",
-            "cosign.pub",
-        ],
+        "attest sign --key imported.key --statement statement.json --out b.json",
+        &[("KILN_KEY_PASSWORD", "new pw")],
     );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kiln(dir, "attest verify --bundle b.json --key cosign.pub");
     assert!(out.status.success(), "{}", stderr(&out));
 }
