@@ -3,8 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod attest;
+mod client;
+mod events;
 mod keys;
 mod password;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -18,7 +21,7 @@ const EXIT_FAILURE: u8 = 1;
     name = "kiln",
     version,
     about = "kiln: a curated registry and policy-gated build service for WebAssembly notebook kernels",
-    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported"
+    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,6 +36,10 @@ enum Command {
     /// Sign in-toto statements into Sigstore bundles, and verify bundles.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Run the kiln server (the registry) on embedded defaults or the scale-out shape.
+    Serve(serve::ServeArgs),
+    /// List the registry's event log, or verify its hash chain.
+    Events(events::EventsArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +47,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(command) => keys::run(command),
         Command::Attest(command) => attest::run(command),
+        Command::Serve(args) => serve::run(args),
+        Command::Events(args) => events::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

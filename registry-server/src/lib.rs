@@ -1,7 +1,156 @@
 //! kiln's registry service (crate `kiln-registry`).
 //!
-//! This is where Cargo's sparse index and web API, the quarantine and review state machine,
-//! tokens, the database, the blob store, the job queue and the event log live (see
-//! `DESIGN.md` in the project's shared design notes and README.md). Nothing is implemented here
-//! yet: the crate exists so that the workspace has its final shape and dependencies can point
-//! inward from the start.
+//! A Cargo-compatible registry with a quarantine: `cargo publish` puts a version in the
+//! `submitted` state, audit and build workers move it to `audited` and `built` (or `failed`), and
+//! only a reviewer's approval puts it in the sparse index. Every change is recorded in a
+//! hash-chained event log.
+//!
+//! - [`api`]: every route, in one table, and the HTTP error type;
+//! - [`db`]: SQLite or PostgreSQL through one set of queries; [`blobs`]: content-addressed storage;
+//! - [`publish`], [`tarball`], [`names`]: what a publish must satisfy;
+//! - [`tokens`], [`events`], [`jobs`]: tokens, the event log, the job queue.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod blobs;
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod jobs;
+pub mod metrics;
+pub mod names;
+pub mod publish;
+pub mod tarball;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use api::{App, AppState, router};
+pub use config::RegistryConfig;
+
+use crate::blobs::BlobStore;
+use crate::db::Db;
+use crate::tokens::{NewToken, Scope};
+
+/// The file the first admin token is written to, in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Why the registry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// The blob store.
+    #[error(transparent)]
+    Blobs(#[from] blobs::BlobError),
+    /// Writing the admin token.
+    #[error("cannot write {path}: {source}")]
+    AdminToken {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A database query during start-up.
+    #[error("database error during start-up: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+/// Opens the registry: connects the database (applying migrations) and the blob store, and on
+/// first start creates the `admin` user with an admin token written to `DATA/admin.token`
+/// (mode 0600).
+pub async fn open(
+    config: RegistryConfig,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    blob_store: Option<&str>,
+) -> Result<AppState, StartError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::AdminToken {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let url = database_url.map_or_else(|| Db::sqlite_url(data_dir), str::to_owned);
+    let db = Db::connect(&url).await?;
+    let blobs: Arc<dyn BlobStore> = match blob_store {
+        Some(spec) => blobs::open(spec)?,
+        None => Arc::new(blobs::FsBlobStore::new(data_dir.join("blobs"))?),
+    };
+    bootstrap_admin(&db, data_dir).await?;
+    Ok(Arc::new(App {
+        db,
+        blobs,
+        config,
+        metrics: metrics::Metrics::default(),
+    }))
+}
+
+async fn bootstrap_admin(db: &Db, data_dir: &Path) -> Result<(), StartError> {
+    let mut w = db.begin_write().await?;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut *w.tx)
+        .await?;
+    if users > 0 {
+        return Ok(());
+    }
+    let user_id = tokens::ensure_user(&mut w.tx, "admin").await?;
+    let token = NewToken {
+        name: "bootstrap admin token".into(),
+        scopes: [Scope::Admin].into(),
+        crate_pattern: None,
+        expires_at: None,
+    };
+    let (id, secret) = tokens::create(&mut w.tx, user_id, &token).await?;
+    events::append(
+        &mut w.tx,
+        db.backend(),
+        "token-create",
+        &format!("token:{id}"),
+        "kiln",
+        serde_json::json!({"login": "admin", "scopes": ["admin"]}),
+    )
+    .await?;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &secret).map_err(|source| StartError::AdminToken {
+        path: path.clone(),
+        source,
+    })?;
+    w.commit().await?;
+    tracing::info!(path = %path.display(), "created the admin token");
+    Ok(())
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Serves the registry on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(app.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    app.db.close().await;
+    Ok(())
+}

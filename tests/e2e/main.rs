@@ -4,3 +4,4 @@
 mod abi;
 mod cli_attest;
 mod interop;
+mod registry;

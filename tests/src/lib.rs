@@ -5,8 +5,11 @@
 #![forbid(unsafe_code)]
 
 pub mod abi_host;
+pub mod cargo;
 pub mod kernels;
 pub mod node;
+pub mod postgres;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

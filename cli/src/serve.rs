@@ -1,0 +1,112 @@
+//! `kiln serve`: the registry on embedded defaults (SQLite and a blob directory in the data
+//! directory), or on PostgreSQL and an S3-compatible store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use kiln_registry::RegistryConfig;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The data directory: database, blobs, keys and the admin token.
+    #[arg(long, value_name = "DIR", default_value = "./kiln-data")]
+    data: PathBuf,
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// The URL clients reach this server at (default: http://LISTEN).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// PostgreSQL instead of SQLite in the data directory (postgres://…).
+    #[arg(long, value_name = "URL", env = "KILN_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Where blobs go: a directory (file://DIR) or an S3-compatible bucket (s3://BUCKET, set up
+    /// with the AWS_* variables). Default: DATA/blobs.
+    #[arg(long, value_name = "SPEC")]
+    blob_store: Option<String>,
+    /// Require a token for every request, index reads included.
+    #[arg(long)]
+    auth_required: bool,
+    /// The largest publish accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = kiln_registry::config::DEFAULT_MAX_PUBLISH_BYTES)]
+    max_publish_bytes: usize,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{address}"));
+    let mut config = RegistryConfig::new(public_url);
+    config.auth_required = args.auth_required;
+    config.max_publish_bytes = args.max_publish_bytes;
+    let app = kiln_registry::open(
+        config.clone(),
+        &args.data,
+        args.database_url.as_deref(),
+        args.blob_store.as_deref(),
+    )
+    .await
+    .context("opening the registry")?;
+    // The first line names the address (port 0 picks one); scripts and tests read it.
+    let banner = format!(
+        "kiln listening on {url}\ndata directory: {data}\nadmin token:    {token}\n\n\
+         Authors add this to .cargo/config.toml:\n\n    [registries.kiln]\n    index = \"{index}\"\n    \
+         credential-provider = \"cargo:token\"\n",
+        url = config.public_url,
+        data = args.data.display(),
+        token = args.data.join(kiln_registry::ADMIN_TOKEN_FILE).display(),
+        index = config.index_url(),
+    );
+    // Nobody may be reading standard output any more; that must not stop the server.
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    kiln_registry::serve(app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

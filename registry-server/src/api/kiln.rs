@@ -1,0 +1,603 @@
+//! kiln's own API: submissions and review decisions, artifacts, tokens, the event log.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use kiln_policy::Digest;
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+
+use super::cargo::version_row;
+use super::{ApiError, ApiResult, AppState, require, require_read};
+use crate::db::now_ms;
+use crate::publish::NewCrate;
+use crate::tokens::{self, NewToken, Scope};
+use crate::{events, names};
+
+/// A submission (one version of a crate) as listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Submission {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version.
+    pub version: String,
+    /// `submitted`, `audited`, `built`, `approved`, `rejected` or `failed`.
+    pub state: String,
+    /// Why it is rejected or failed.
+    pub state_reason: Option<String>,
+    /// The SHA-256 of the `.crate`.
+    pub checksum: String,
+    /// Whether it is yanked.
+    pub yanked: bool,
+    /// Who published it.
+    pub published_by: String,
+    /// Where it came from when imported from another registry.
+    pub origin: Option<String>,
+    /// When it was published (Unix milliseconds).
+    pub created_at: i64,
+    /// When its state last changed (Unix milliseconds).
+    pub updated_at: i64,
+}
+
+const SUBMISSION_COLUMNS: &str = "c.name, v.version, v.state, v.state_reason, v.checksum, v.yanked, u.login, v.origin, v.created_at, v.updated_at \
+     FROM versions v JOIN crates c ON c.id = v.crate_id JOIN users u ON u.id = v.published_by";
+
+fn submission(row: &sqlx::any::AnyRow) -> Submission {
+    Submission {
+        krate: row.get("name"),
+        version: row.get("version"),
+        state: row.get("state"),
+        state_reason: row.get("state_reason"),
+        checksum: row.get("checksum"),
+        yanked: row.get::<i64, _>("yanked") != 0,
+        published_by: row.get("login"),
+        origin: row.get("origin"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+/// Filters for the submission list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SubmissionQuery {
+    /// Only submissions in this state.
+    pub state: Option<String>,
+}
+
+/// `GET /api/kiln/v1/submissions`.
+#[utoipa::path(get, path = "/api/kiln/v1/submissions", params(SubmissionQuery), responses((status = 200, body = [Submission])))]
+pub(crate) async fn list_submissions(
+    State(app): State<AppState>,
+    Query(query): Query<SubmissionQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<Submission>>> {
+    require_read(&app, &headers).await?;
+    let rows = match &query.state {
+        Some(state) => {
+            sqlx::query(&format!(
+                "SELECT {SUBMISSION_COLUMNS} WHERE v.state = $1 ORDER BY v.id"
+            ))
+            .bind(state)
+            .fetch_all(app.db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(&format!("SELECT {SUBMISSION_COLUMNS} ORDER BY v.id"))
+                .fetch_all(app.db.pool())
+                .await?
+        }
+    };
+    Ok(Json(rows.iter().map(submission).collect()))
+}
+
+/// A dependency of a submission and whether an approved version satisfies it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DependencyStatus {
+    /// The crate depended on.
+    pub name: String,
+    /// The requirement.
+    pub req: String,
+    /// `normal`, `build` or `dev`.
+    pub kind: String,
+    /// Another registry's index, when the dependency is not from this one.
+    pub registry: Option<String>,
+    /// The newest approved version that satisfies the requirement, if any.
+    pub approved: Option<String>,
+}
+
+/// A submission with everything a reviewer needs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubmissionDetail {
+    /// The submission.
+    #[serde(flatten)]
+    pub submission: Submission,
+    /// Its dependencies and their approval.
+    pub dependencies: Vec<DependencyStatus>,
+    /// Audit and build reports, by kind.
+    #[schema(value_type = Object)]
+    pub reports: serde_json::Value,
+    /// Artifacts built from it.
+    #[schema(value_type = Vec<Object>)]
+    pub artifacts: Vec<serde_json::Value>,
+    /// Review decisions.
+    #[schema(value_type = Vec<Object>)]
+    pub reviews: Vec<serde_json::Value>,
+}
+
+/// The dependencies of `meta` with the newest approved version satisfying each.
+pub(crate) async fn dependency_status(
+    app: &AppState,
+    meta: &NewCrate,
+) -> ApiResult<Vec<DependencyStatus>> {
+    let mut out = Vec::new();
+    for dep in &meta.deps {
+        let approved = if dep.registry.is_some() {
+            None
+        } else {
+            let req = semver::VersionReq::parse(&dep.version_req).map_err(ApiError::internal)?;
+            let rows = sqlx::query(
+                "SELECT v.version FROM versions v JOIN crates c ON c.id = v.crate_id \
+                 WHERE c.canonical_name = $1 AND v.state = 'approved' AND v.yanked = 0",
+            )
+            .bind(names::canonical(&dep.name))
+            .fetch_all(app.db.pool())
+            .await?;
+            rows.iter()
+                .filter_map(|r| semver::Version::parse(&r.get::<String, _>("version")).ok())
+                .filter(|v| req.matches(v))
+                .max()
+                .map(|v| v.to_string())
+        };
+        out.push(DependencyStatus {
+            name: dep.name.clone(),
+            req: dep.version_req.clone(),
+            kind: dep.kind.clone(),
+            registry: dep.registry.clone(),
+            approved,
+        });
+    }
+    Ok(out)
+}
+
+async fn metadata_of(app: &AppState, version_id: i64) -> ApiResult<NewCrate> {
+    let text: String = sqlx::query_scalar("SELECT metadata FROM versions WHERE id = $1")
+        .bind(version_id)
+        .fetch_one(app.db.pool())
+        .await?;
+    serde_json::from_str(&text).map_err(ApiError::internal)
+}
+
+/// `GET /api/kiln/v1/submissions/{name}/{version}`.
+#[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}", responses((status = 200, body = SubmissionDetail), (status = 404)))]
+pub(crate) async fn show_submission(
+    State(app): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SubmissionDetail>> {
+    require_read(&app, &headers).await?;
+    let (_, row) = version_row(&app, &name, &version).await?;
+    let id: i64 = row.get("id");
+    let listed = sqlx::query(&format!("SELECT {SUBMISSION_COLUMNS} WHERE v.id = $1"))
+        .bind(id)
+        .fetch_one(app.db.pool())
+        .await?;
+    let meta = metadata_of(&app, id).await?;
+    let mut reports = serde_json::Map::new();
+    for r in sqlx::query("SELECT kind, body FROM reports WHERE version_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(app.db.pool())
+        .await?
+    {
+        let body: String = r.get("body");
+        reports.insert(
+            r.get("kind"),
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+        );
+    }
+    let artifacts = sqlx::query(
+        "SELECT digest, kind, media_type, size FROM artifacts WHERE version_id = $1 ORDER BY kind",
+    )
+    .bind(id)
+    .fetch_all(app.db.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        serde_json::json!({
+            "digest": r.get::<String, _>("digest"),
+            "kind": r.get::<String, _>("kind"),
+            "media_type": r.get::<String, _>("media_type"),
+            "size": r.get::<i64, _>("size"),
+        })
+    })
+    .collect();
+    let reviews = sqlx::query("SELECT r.decision, u.login, r.reason, r.criteria, r.created_at FROM reviews r JOIN users u ON u.id = r.reviewer WHERE r.version_id = $1 ORDER BY r.id")
+        .bind(id)
+        .fetch_all(app.db.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "decision": r.get::<String, _>("decision"),
+                "reviewer": r.get::<String, _>("login"),
+                "reason": r.get::<Option<String>, _>("reason"),
+                "criteria": r.get::<Option<String>, _>("criteria"),
+                "created_at": r.get::<i64, _>("created_at"),
+            })
+        })
+        .collect();
+    Ok(Json(SubmissionDetail {
+        submission: submission(&listed),
+        dependencies: dependency_status(&app, &meta).await?,
+        reports: serde_json::Value::Object(reports),
+        artifacts,
+        reviews,
+    }))
+}
+
+/// An approval.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct Approval {
+    /// What the reviewer vouches for (for example `safe-to-run`).
+    #[serde(default)]
+    pub criteria: Option<String>,
+    /// The reviewer's signed review statement (a Sigstore bundle), kept with the decision.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub bundle: Option<serde_json::Value>,
+}
+
+/// A rejection.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Rejection {
+    /// Why.
+    pub reason: String,
+}
+
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> ApiResult<T> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_request(format!("invalid request body: {err}")))
+}
+
+/// `POST /api/kiln/v1/submissions/{name}/{version}/approve`: puts a built version in the index.
+/// Every dependency from this registry must already have an approved version.
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/approve", request_body = Approval, responses((status = 200), (status = 409)))]
+pub(crate) async fn approve(
+    State(app): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let auth = require(&app, &headers, Scope::Review).await?;
+    let approval: Approval = parse_body(&body)?;
+    let (krate, row) = version_row(&app, &name, &version).await?;
+    let id: i64 = row.get("id");
+    let state: String = row.get("state");
+    let subject = format!("{}@{version}", krate.name);
+    if state != "built" {
+        return Err(ApiError::conflict(format!(
+            "cannot approve {subject}: it is {state}, and only built versions can be approved"
+        )));
+    }
+    let meta = metadata_of(&app, id).await?;
+    let unmet: Vec<String> = dependency_status(&app, &meta)
+        .await?
+        .into_iter()
+        .filter(|d| d.kind != "dev" && d.approved.is_none())
+        .map(|d| match d.registry {
+            Some(registry) => format!("{} {} (from another registry, {registry})", d.name, d.req),
+            None => format!("{} {}", d.name, d.req),
+        })
+        .collect();
+    if !unmet.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "cannot approve {subject}: needs approved versions of {}",
+            unmet.join(", ")
+        )));
+    }
+    let now = now_ms();
+    let mut w = app.db.begin_write().await?;
+    let changed = sqlx::query("UPDATE versions SET state = 'approved', state_reason = NULL, updated_at = $1 WHERE id = $2 AND state = 'built'")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
+    if changed.rows_affected() != 1 {
+        return Err(ApiError::conflict(format!(
+            "{subject} changed state during approval; try again"
+        )));
+    }
+    sqlx::query("INSERT INTO reviews (version_id, decision, reviewer, criteria, bundle, created_at) VALUES ($1, 'approve', $2, $3, $4, $5)")
+        .bind(id)
+        .bind(auth.user_id)
+        .bind(&approval.criteria)
+        .bind(approval.bundle.as_ref().map(|b| b.to_string()))
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+    events::append(
+        &mut w.tx,
+        app.db.backend(),
+        "approve",
+        &subject,
+        &auth.login,
+        serde_json::json!({"criteria": approval.criteria}),
+    )
+    .await?;
+    w.commit().await?;
+    tracing::info!(%subject, reviewer = %auth.login, "approved");
+    Ok(Json(serde_json::json!({"ok": true, "state": "approved"})))
+}
+
+/// `POST /api/kiln/v1/submissions/{name}/{version}/reject`. The `.crate` is kept.
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/reject", request_body = Rejection, responses((status = 200), (status = 409), (status = 422)))]
+pub(crate) async fn reject(
+    State(app): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(rejection): Json<Rejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let auth = require(&app, &headers, Scope::Review).await?;
+    if rejection.reason.trim().is_empty() {
+        return Err(ApiError::unprocessable("a rejection needs a reason"));
+    }
+    let (krate, row) = version_row(&app, &name, &version).await?;
+    let id: i64 = row.get("id");
+    let state: String = row.get("state");
+    let subject = format!("{}@{version}", krate.name);
+    if state == "approved" || state == "rejected" {
+        return Err(ApiError::conflict(format!(
+            "cannot reject {subject}: it is already {state}"
+        )));
+    }
+    let now = now_ms();
+    let mut w = app.db.begin_write().await?;
+    sqlx::query(
+        "UPDATE versions SET state = 'rejected', state_reason = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(&rejection.reason)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *w.tx)
+    .await?;
+    sqlx::query("INSERT INTO reviews (version_id, decision, reviewer, reason, created_at) VALUES ($1, 'reject', $2, $3, $4)")
+        .bind(id)
+        .bind(auth.user_id)
+        .bind(&rejection.reason)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+    events::append(
+        &mut w.tx,
+        app.db.backend(),
+        "reject",
+        &subject,
+        &auth.login,
+        serde_json::json!({"reason": rejection.reason}),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(Json(serde_json::json!({"ok": true, "state": "rejected"})))
+}
+
+/// `GET /api/kiln/v1/artifacts/{digest}`: a built artifact, or a `.crate`, by digest. The
+/// `.crate` of a version that is not approved is only for workers and reviewers.
+#[utoipa::path(get, path = "/api/kiln/v1/artifacts/{digest}", responses((status = 200, content_type = "application/octet-stream"), (status = 404)))]
+pub(crate) async fn artifact(
+    State(app): State<AppState>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let auth = require_read(&app, &headers).await?;
+    let digest: Digest = digest
+        .parse()
+        .map_err(|err| ApiError::bad_request(format!("`{digest}` is not a digest: {err}")))?;
+    let media_type: String =
+        match sqlx::query_scalar::<_, String>("SELECT media_type FROM artifacts WHERE digest = $1")
+            .bind(digest.to_string())
+            .fetch_optional(app.db.pool())
+            .await?
+        {
+            Some(media_type) => media_type,
+            None => {
+                let state: String =
+                    sqlx::query_scalar("SELECT state FROM versions WHERE checksum = $1")
+                        .bind(digest.hex())
+                        .fetch_optional(app.db.pool())
+                        .await?
+                        .ok_or_else(|| ApiError::not_found(format!("no artifact {digest}")))?;
+                let privileged = auth
+                    .as_ref()
+                    .is_some_and(|a| a.has_scope(Scope::Worker) || a.has_scope(Scope::Review));
+                if state != "approved" && !privileged {
+                    return Err(ApiError::not_found(format!("no artifact {digest}")));
+                }
+                "application/gzip".to_owned()
+            }
+        };
+    let bytes = app
+        .blobs
+        .get(&digest)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("blob {digest} is missing")))?;
+    let content_type = HeaderValue::from_str(&media_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+/// A token request: a token for `login` (created if new).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    /// Whose token it is.
+    pub login: String,
+    /// The token.
+    #[serde(flatten)]
+    pub token: NewToken,
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// Its id.
+    pub id: i64,
+    /// Whose it is.
+    pub login: String,
+    /// Its name.
+    pub name: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// The crates it is limited to.
+    pub crate_pattern: Option<String>,
+    /// When it expires.
+    pub expires_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// `POST /api/kiln/v1/tokens` (admin): creates a token and shows its secret once.
+#[utoipa::path(post, path = "/api/kiln/v1/tokens", request_body = TokenRequest, responses((status = 200)))]
+pub(crate) async fn create_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<TokenRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let auth = require(&app, &headers, Scope::Admin).await?;
+    if request.token.scopes.is_empty() {
+        return Err(ApiError::unprocessable("a token needs at least one scope"));
+    }
+    if request.login.trim().is_empty() || request.login.len() > 64 {
+        return Err(ApiError::unprocessable("a login is 1 to 64 characters"));
+    }
+    let mut w = app.db.begin_write().await?;
+    let user_id = tokens::ensure_user(&mut w.tx, &request.login).await?;
+    let (id, secret) = tokens::create(&mut w.tx, user_id, &request.token).await?;
+    let scopes: Vec<&str> = request.token.scopes.iter().map(|s| s.as_str()).collect();
+    events::append(
+        &mut w.tx,
+        app.db.backend(),
+        "token-create",
+        &format!("token:{id}"),
+        &auth.login,
+        serde_json::json!({"login": request.login, "scopes": scopes}),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(Json(
+        serde_json::json!({"id": id, "login": request.login, "token": secret}),
+    ))
+}
+
+/// `GET /api/kiln/v1/tokens` (admin).
+#[utoipa::path(get, path = "/api/kiln/v1/tokens", responses((status = 200, body = [TokenInfo])))]
+pub(crate) async fn list_tokens(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    require(&app, &headers, Scope::Admin).await?;
+    let rows = sqlx::query("SELECT t.id, u.login, t.name, t.scopes, t.crate_pattern, t.expires_at, t.revoked_at FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id")
+        .fetch_all(app.db.pool())
+        .await?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| TokenInfo {
+                id: r.get("id"),
+                login: r.get("login"),
+                name: r.get("name"),
+                scopes: r
+                    .get::<String, _>("scopes")
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect(),
+                crate_pattern: r.get("crate_pattern"),
+                expires_at: r.get("expires_at"),
+                revoked_at: r.get("revoked_at"),
+            })
+            .collect(),
+    ))
+}
+
+/// `DELETE /api/kiln/v1/tokens/{id}`: revokes a token (an admin, or the token's own user).
+#[utoipa::path(delete, path = "/api/kiln/v1/tokens/{id}", responses((status = 200), (status = 404)))]
+pub(crate) async fn revoke_token(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    let auth = super::authenticate(&app, &headers)
+        .await?
+        .ok_or_else(|| ApiError::from_auth(tokens::AuthError::Missing, &app.config.login_url()))?;
+    let owner: i64 = sqlx::query_scalar("SELECT user_id FROM tokens WHERE id = $1")
+        .bind(id)
+        .fetch_optional(app.db.pool())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+    if owner != auth.user_id && !auth.is_admin() {
+        return Err(ApiError::forbidden(
+            "only an admin or the token's own user can revoke it",
+        ));
+    }
+    let mut w = app.db.begin_write().await?;
+    sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
+    events::append(
+        &mut w.tx,
+        app.db.backend(),
+        "token-revoke",
+        &format!("token:{id}"),
+        &auth.login,
+        serde_json::json!({}),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(Json(serde_json::json!({"ok": true})))
+}
+
+/// Paging through the event log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EventQuery {
+    /// Events after this sequence number.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 1000, default 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/kiln/v1/events`.
+#[utoipa::path(get, path = "/api/kiln/v1/events", params(EventQuery), responses((status = 200, body = [events::Event])))]
+pub(crate) async fn events(
+    State(app): State<AppState>,
+    Query(query): Query<EventQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<events::Event>>> {
+    require(&app, &headers, Scope::Review).await?;
+    Ok(Json(
+        events::list(
+            &app.db,
+            query.after,
+            query.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?,
+    ))
+}
+
+/// `GET /api/kiln/v1/events/verify`: checks the hash chain of the whole log.
+#[utoipa::path(get, path = "/api/kiln/v1/events/verify", responses((status = 200)))]
+pub(crate) async fn verify_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    require(&app, &headers, Scope::Review).await?;
+    Ok(Json(match events::verify(&app.db).await? {
+        Ok(count) => serde_json::json!({"ok": true, "events": count}),
+        Err(err) => serde_json::json!({"ok": false, "error": err.to_string()}),
+    }))
+}

@@ -1,0 +1,45 @@
+//! How a registry is set up.
+
+use crate::tarball;
+
+/// The default largest publish body: 10 MiB.
+pub const DEFAULT_MAX_PUBLISH_BYTES: usize = 10 * 1024 * 1024;
+
+/// The registry's settings.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The URL clients reach the registry at, without a trailing slash
+    /// (`http://127.0.0.1:7878`). The index's `dl` and `api` are built from it.
+    pub public_url: String,
+    /// Whether every request, index reads included, needs a token.
+    pub auth_required: bool,
+    /// The largest publish body accepted.
+    pub max_publish_bytes: usize,
+    /// Limits on the contents of a `.crate`.
+    pub tarball_limits: tarball::Limits,
+    /// How many attempts an audit or build job gets before it is dead-lettered.
+    pub job_attempts: i64,
+}
+
+impl RegistryConfig {
+    /// Settings for a registry reached at `public_url`.
+    pub fn new(public_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            auth_required: false,
+            max_publish_bytes: DEFAULT_MAX_PUBLISH_BYTES,
+            tarball_limits: tarball::Limits::default(),
+            job_attempts: 5,
+        }
+    }
+
+    /// The sparse index URL Cargo is given (`sparse+…/index/`).
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}/index/", self.public_url)
+    }
+
+    /// Where a person gets a token.
+    pub fn login_url(&self) -> String {
+        format!("{}/me", self.public_url)
+    }
+}

@@ -1,0 +1,229 @@
+//! The job queue, in the database: audit and build jobs that workers claim with a lease, keep
+//! alive with heartbeats, and complete or fail. Failures are retried with exponential backoff
+//! and dead-lettered after the job's attempt limit; a job whose worker died is claimed again
+//! when its lease runs out. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`, so any number of
+//! builder processes can share the queue.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::Row as _;
+
+use crate::db::{Backend, Db, now_ms};
+
+/// The delay before the first retry; it doubles with each failed attempt.
+pub const RETRY_BASE: Duration = Duration::from_secs(5);
+/// The longest delay between retries.
+pub const RETRY_MAX: Duration = Duration::from_secs(600);
+
+/// A job a worker holds.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Job {
+    /// The job's id.
+    pub id: i64,
+    /// `audit` or `build`.
+    pub kind: String,
+    /// What to work on.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// The attempt limit.
+    pub max_attempts: i64,
+    /// When the lease runs out (Unix milliseconds) unless the worker heartbeats.
+    pub lease_until: i64,
+}
+
+/// Queues a job inside `tx`.
+pub async fn enqueue(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    kind: &str,
+    payload: &serde_json::Value,
+    max_attempts: i64,
+) -> Result<i64, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
+         VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4) RETURNING id",
+    )
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(max_attempts)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Claims the next ready job of `kind` for `worker`, for `lease`. Jobs whose lease expired count
+/// as a failed attempt: they are claimed again, or dead-lettered when out of attempts.
+pub async fn claim(
+    db: &Db,
+    kind: &str,
+    worker: &str,
+    lease: Duration,
+) -> Result<Option<Job>, sqlx::Error> {
+    let now = now_ms();
+    let mut w = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'dead', last_error = 'the worker stopped heartbeating (lease expired)', \
+         lease_until = NULL, updated_at = $1 \
+         WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+    )
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = $1, lease_until = $2, updated_at = $3 \
+         WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND \
+           ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3)) \
+           ORDER BY run_at, id LIMIT 1 {lock}) \
+         RETURNING id, kind, payload, attempts, max_attempts, lease_until"
+    );
+    let row = sqlx::query(&sql)
+        .bind(worker)
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .bind(kind)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+    w.commit().await?;
+    Ok(row.map(|row| {
+        let payload: String = row.get("payload");
+        Job {
+            id: row.get("id"),
+            kind: row.get("kind"),
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            attempts: row.get("attempts"),
+            max_attempts: row.get("max_attempts"),
+            lease_until: row.get("lease_until"),
+        }
+    }))
+}
+
+/// Extends the lease of a job `worker` holds. False when the lease was lost (it ran out and
+/// another worker claimed the job, or the job was finished).
+pub async fn heartbeat(
+    db: &Db,
+    id: i64,
+    worker: &str,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let mut w = db.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET lease_until = $1, updated_at = $2 \
+         WHERE id = $3 AND worker = $4 AND state = 'running' AND lease_until >= $2",
+    )
+    .bind(now + lease.as_millis() as i64)
+    .bind(now)
+    .bind(id)
+    .bind(worker)
+    .execute(&mut *w.tx)
+    .await?;
+    w.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a job `worker` holds as done, inside `tx`. False when the worker no longer holds it.
+pub async fn complete(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    worker: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
+         WHERE id = $2 AND worker = $3 AND state = 'running'",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(worker)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// It will run again after the delay.
+    Retry(Duration),
+    /// It is out of attempts and dead-lettered.
+    Dead,
+    /// The worker no longer held it.
+    NotHeld,
+}
+
+/// The delay before retrying after `attempts` failed attempts.
+pub fn backoff(attempts: i64) -> Duration {
+    let exponent = attempts.saturating_sub(1).clamp(0, 20) as u32;
+    RETRY_BASE
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(RETRY_MAX)
+}
+
+/// Records a failed attempt of a job `worker` holds: retry later, or dead-letter it.
+pub async fn fail(db: &Db, id: i64, worker: &str, error: &str) -> Result<FailOutcome, sqlx::Error> {
+    let now = now_ms();
+    let mut w = db.begin_write().await?;
+    let row = sqlx::query("SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND worker = $2 AND state = 'running'")
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok(FailOutcome::NotHeld);
+    };
+    let attempts: i64 = row.get("attempts");
+    let max_attempts: i64 = row.get("max_attempts");
+    let outcome = if attempts >= max_attempts {
+        FailOutcome::Dead
+    } else {
+        FailOutcome::Retry(backoff(attempts))
+    };
+    let (state, run_at) = match outcome {
+        FailOutcome::Retry(delay) => ("queued", now + delay.as_millis() as i64),
+        _ => ("dead", now),
+    };
+    sqlx::query(
+        "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4 WHERE id = $5",
+    )
+    .bind(state)
+    .bind(run_at)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *w.tx)
+    .await?;
+    w.commit().await?;
+    Ok(outcome)
+}
+
+/// Counts of jobs by kind and state, for metrics and the CLI.
+pub async fn counts(db: &Db) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("kind"), r.get("state"), r.get("n")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(3), Duration::from_secs(20));
+        assert_eq!(backoff(100), RETRY_MAX);
+    }
+}

@@ -1,0 +1,93 @@
+//! Real `cargo`, pointed at a kiln server, with its own `CARGO_HOME` so that tests share no
+//! index cache.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::server::KilnServer;
+
+/// A scratch area with crates to publish and build against one server.
+pub struct CargoWorld {
+    root: tempfile::TempDir,
+    index_url: String,
+}
+
+impl CargoWorld {
+    /// A new scratch area for `server`.
+    pub fn new(server: &KilnServer) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("cargo-home")).unwrap();
+        Self {
+            root,
+            index_url: server.index_url(),
+        }
+    }
+
+    /// Writes a library crate `name` at `version` whose Cargo.toml has `deps` (TOML lines under
+    /// `[dependencies]`) and returns its directory.
+    pub fn library(&self, name: &str, version: &str, deps: &str, code: &str) -> PathBuf {
+        let dir = self.root.path().join(format!("{name}-{version}"));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+                 description = \"{name}, a crate for kiln's tests\"\npublish = [\"kiln\"]\n\n[dependencies]\n{deps}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/lib.rs"), code).unwrap();
+        dir
+    }
+
+    /// Runs cargo in `dir` with the kiln registry configured and `token` as its token.
+    pub fn cargo(&self, dir: &Path, args: &[&str], token: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args);
+        self.run(cmd, dir, token)
+    }
+}
+
+impl CargoWorld {
+    /// `cargo publish --registry kiln` of the crate in `dir`. After uploading, Cargo waits up to
+    /// 60 s for the version to appear in the index, which a quarantined version never does
+    /// before approval; the tests shorten that wait with Cargo's `publish.timeout` setting
+    /// (still unstable, hence `-Zpublish-timeout` with `RUSTC_BOOTSTRAP`). The upload itself is
+    /// Cargo's own.
+    pub fn publish(&self, dir: &Path, token: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "-Zpublish-timeout",
+            "--config",
+            "publish.timeout=1",
+            "publish",
+            "--registry",
+            "kiln",
+            "--no-verify",
+            "--allow-dirty",
+        ])
+        .env("RUSTC_BOOTSTRAP", "1");
+        self.run(cmd, dir, token)
+    }
+
+    fn run(&self, mut cmd: Command, dir: &Path, token: Option<&str>) -> Output {
+        cmd.current_dir(dir)
+            .env("CARGO_HOME", self.root.path().join("cargo-home"))
+            .env("CARGO_TARGET_DIR", self.root.path().join("target"))
+            .env("CARGO_REGISTRIES_KILN_INDEX", &self.index_url)
+            .env("CARGO_REGISTRIES_KILN_CREDENTIAL_PROVIDER", "cargo:token")
+            .env("CARGO_NET_RETRY", "0")
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_REGISTRIES_KILN_TOKEN")
+            .env_remove("RUSTFLAGS");
+        if let Some(token) = token {
+            cmd.env("CARGO_REGISTRIES_KILN_TOKEN", token);
+        }
+        cmd.output().expect("run cargo")
+    }
+}
+
+/// The text of a cargo run's stderr (where cargo reports).
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,227 @@
+//! A real `kiln serve` on a free loopback port with a temporary data directory, stopped when
+//! dropped.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::kiln_binary;
+
+/// A running kiln server.
+pub struct KilnServer {
+    /// Its base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// The admin token it created on first start.
+    pub admin_token: String,
+    data: tempfile::TempDir,
+    child: Child,
+    http: reqwest::blocking::Client,
+}
+
+/// How to start a server.
+#[derive(Debug, Default, Clone)]
+pub struct ServerOptions {
+    /// PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// A blob store spec.
+    pub blob_store: Option<String>,
+    /// Require tokens for reads.
+    pub auth_required: bool,
+    /// A publish size limit.
+    pub max_publish_bytes: Option<usize>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl KilnServer {
+    /// Starts `kiln serve` with SQLite in a new data directory.
+    pub fn start() -> Self {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Starts `kiln serve` with `options`.
+    pub fn start_with(options: ServerOptions) -> Self {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        let mut cmd = Command::new(kiln_binary());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &options.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        if let Some(spec) = &options.blob_store {
+            cmd.args(["--blob-store", spec]);
+        }
+        if options.auth_required {
+            cmd.arg("--auth-required");
+        }
+        if let Some(limit) = options.max_publish_bytes {
+            cmd.args(["--max-publish-bytes", &limit.to_string()]);
+        }
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start kiln serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        reader
+            .read_line(&mut first)
+            .expect("read kiln serve's first line");
+        // Keep reading, so the server never writes to a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let url = first
+            .trim()
+            .strip_prefix("kiln listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from kiln serve: {first:?}"))
+            .to_owned();
+        let admin_token = std::fs::read_to_string(data.path().join("admin.token"))
+            .expect("admin token written on first start")
+            .trim()
+            .to_owned();
+        Self {
+            url,
+            admin_token,
+            data,
+            child,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The sparse index URL for Cargo.
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}/index/", self.url)
+    }
+
+    /// An HTTP request to `path` with an optional token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::blocking::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.header("Authorization", token);
+        }
+        request
+    }
+
+    /// GETs JSON, asserting success.
+    pub fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let response = self
+            .request(reqwest::Method::GET, path, token)
+            .send()
+            .unwrap();
+        let status = response.status();
+        let body = response.text().unwrap();
+        assert!(status.is_success(), "GET {path}: {status}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// POSTs JSON and returns the status and the JSON answer.
+    pub fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let response = self
+            .request(reqwest::Method::POST, path, token)
+            .json(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Creates a token for `login` with `scopes` (through the admin API) and returns it.
+    pub fn token(&self, login: &str, scopes: &[&str]) -> String {
+        let (status, body) = self.post_json(
+            "/api/kiln/v1/tokens",
+            Some(&self.admin_token),
+            &serde_json::json!({"login": login, "name": format!("{login} test token"), "scopes": scopes}),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Plays the audit and build workers for `name@version`: claims its jobs and reports a
+    /// passing audit and a build, moving the version to `built`.
+    pub fn pass_audit_and_build(&self, worker_token: &str, name: &str, version: &str) {
+        for kind in ["audit", "build"] {
+            let (status, job) = self.post_json(
+                "/api/kiln/v1/jobs/claim",
+                Some(worker_token),
+                &serde_json::json!({"kind": kind, "worker": "test-worker", "lease_secs": 60}),
+            );
+            assert_eq!(status, 200, "claim {kind}: {job}");
+            assert_eq!(job["payload"]["crate"], name, "{job}");
+            assert_eq!(job["payload"]["version"], version, "{job}");
+            let id = job["id"].as_i64().unwrap();
+            let (status, body) = self.post_json(
+                &format!("/api/kiln/v1/jobs/{id}/complete"),
+                Some(worker_token),
+                &serde_json::json!({"worker": "test-worker", "verdict": "pass", "report": {"by": "test worker"}}),
+            );
+            assert_eq!(status, 200, "complete {kind}: {body}");
+        }
+    }
+
+    /// Approves `name@version` with a review token.
+    pub fn approve(&self, review_token: &str, name: &str, version: &str) -> (u16, Value) {
+        self.post_json(
+            &format!("/api/kiln/v1/submissions/{name}/{version}/approve"),
+            Some(review_token),
+            &serde_json::json!({"criteria": "safe-to-run"}),
+        )
+    }
+
+    /// Where the server's blobs are.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data.path().join("blobs")
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return status;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        self.child.wait().expect("wait for kiln serve")
+    }
+}
+
+impl Drop for KilnServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
