@@ -5,3 +5,4 @@ mod abi;
 mod cli_attest;
 mod interop;
 mod registry;
+mod registry_hostile;

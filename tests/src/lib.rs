@@ -6,6 +6,7 @@
 
 pub mod abi_host;
 pub mod cargo;
+pub mod crate_file;
 pub mod kernels;
 pub mod node;
 pub mod postgres;
