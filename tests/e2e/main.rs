@@ -4,5 +4,6 @@
 mod abi;
 mod cli_attest;
 mod interop;
+mod jobs;
 mod registry;
 mod registry_hostile;

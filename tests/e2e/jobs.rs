@@ -1,0 +1,119 @@
+//! The job queue on both databases: leases, reclaiming a dead worker's job, retries with
+//! backoff, dead-lettering, and many workers in two processes never claiming one job twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiln_registry::db::Db;
+use kiln_registry::jobs::{self, FailOutcome};
+use kiln_tests::postgres::TestDatabase;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap()
+}
+
+async fn enqueue(db: &Db, n: usize, max_attempts: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut w = db.begin_write().await.unwrap();
+    for i in 0..n {
+        ids.push(jobs::enqueue(&mut w.tx, "build", &serde_json::json!({"n": i}), max_attempts).await.unwrap());
+    }
+    w.commit().await.unwrap();
+    ids
+}
+
+async fn lease_reclaim_retry_and_dead_letter(db: &Db) {
+    let [id] = enqueue(db, 1, 2).await[..] else { unreachable!() };
+    let short = Duration::from_millis(200);
+    let job = jobs::claim(db, "build", "w1", short).await.unwrap().expect("a ready job");
+    assert_eq!((job.id, job.attempts), (id, 1));
+    assert!(jobs::claim(db, "build", "w2", short).await.unwrap().is_none(), "a leased job is not claimed twice");
+    assert!(jobs::claim(db, "audit", "w2", short).await.unwrap().is_none(), "kinds are separate");
+    assert!(jobs::heartbeat(db, id, "w1", short).await.unwrap());
+
+    // w1 dies: after the lease runs out, w2 gets the job, and w1 has lost it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let job = jobs::claim(db, "build", "w2", Duration::from_secs(30)).await.unwrap().expect("reclaimed");
+    assert_eq!((job.id, job.attempts), (id, 2));
+    assert!(!jobs::heartbeat(db, id, "w1", short).await.unwrap(), "the dead worker lost its lease");
+    assert_eq!(jobs::fail(db, id, "w1", "late").await.unwrap(), FailOutcome::NotHeld);
+
+    // Out of attempts: dead-lettered.
+    assert_eq!(jobs::fail(db, id, "w2", "boom").await.unwrap(), FailOutcome::Dead);
+    assert!(jobs::claim(db, "build", "w3", short).await.unwrap().is_none());
+
+    // A retry waits for its backoff.
+    let [retry] = enqueue(db, 1, 5).await[..] else { unreachable!() };
+    jobs::claim(db, "build", "w1", short).await.unwrap().expect("ready");
+    assert_eq!(jobs::fail(db, retry, "w1", "flaky").await.unwrap(), FailOutcome::Retry(jobs::RETRY_BASE));
+    assert!(jobs::claim(db, "build", "w1", short).await.unwrap().is_none(), "not before its backoff");
+
+    // Completing needs the lease.
+    let [done] = enqueue(db, 1, 5).await[..] else { unreachable!() };
+    jobs::claim(db, "build", "w1", short).await.unwrap().expect("ready");
+    let mut w = db.begin_write().await.unwrap();
+    assert!(!jobs::complete(&mut w.tx, done, "someone-else").await.unwrap());
+    assert!(jobs::complete(&mut w.tx, done, "w1").await.unwrap());
+    w.commit().await.unwrap();
+    let counts = jobs::counts(db).await.unwrap();
+    assert!(counts.contains(&("build".into(), "dead".into(), 1)), "{counts:?}");
+    assert!(counts.contains(&("build".into(), "done".into(), 1)), "{counts:?}");
+}
+
+/// Two connection pools stand for two processes; each runs four claiming workers.
+async fn concurrent_claims_are_exclusive(first: Arc<Db>, second: Arc<Db>) {
+    let ids = enqueue(&first, 60, 3).await;
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let db = if worker % 2 == 0 { first.clone() } else { second.clone() };
+        tasks.push(tokio::spawn(async move {
+            let name = format!("worker-{worker}");
+            let mut mine = Vec::new();
+            while let Some(job) = jobs::claim(&db, "build", &name, Duration::from_secs(60)).await.unwrap() {
+                let mut w = db.begin_write().await.unwrap();
+                assert!(jobs::complete(&mut w.tx, job.id, &name).await.unwrap());
+                w.commit().await.unwrap();
+                mine.push(job.id);
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "job {id} was claimed twice");
+        }
+    }
+    assert_eq!(total, ids.len());
+    assert_eq!(seen, ids.into_iter().collect());
+}
+
+#[test]
+fn the_queue_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Db::sqlite_url(dir.path());
+    runtime().block_on(async {
+        let db = Db::connect(&url).await.unwrap();
+        lease_reclaim_retry_and_dead_letter(&db).await;
+        let first = Arc::new(db);
+        let second = Arc::new(Db::connect(&url).await.unwrap());
+        concurrent_claims_are_exclusive(first, second).await;
+    });
+}
+
+#[test]
+fn the_queue_on_postgres() {
+    let database = TestDatabase::create();
+    runtime().block_on(async {
+        let db = Db::connect(&database.url).await.unwrap();
+        lease_reclaim_retry_and_dead_letter(&db).await;
+        let first = Arc::new(db);
+        let second = Arc::new(Db::connect(&database.url).await.unwrap());
+        concurrent_claims_are_exclusive(first.clone(), second.clone()).await;
+        first.close().await;
+        second.close().await;
+    });
+}
