@@ -53,8 +53,25 @@ impl Client {
 
     /// GETs `path` and parses the JSON answer, turning kiln's error form into one line.
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.get(format!("{}{path}", self.base)), path).await
+    }
+
+    /// POSTs `body` as JSON to `path` and parses the JSON answer.
+    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body), path)
+            .await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<T> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.get(&url);
         if let Some(token) = &self.token {
             request = request.header(reqwest::header::AUTHORIZATION, token);
         }

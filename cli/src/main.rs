@@ -5,6 +5,7 @@
 mod attest;
 mod client;
 mod events;
+mod import;
 mod keys;
 mod password;
 mod serve;
@@ -40,6 +41,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// List the registry's event log, or verify its hash chain.
     Events(events::EventsArgs),
+    /// Import a crate from an upstream registry into quarantine (crates.io by default).
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Attest(command) => attest::run(command),
         Command::Serve(args) => serve::run(args),
         Command::Events(args) => events::run(args),
+        Command::Import(args) => import::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

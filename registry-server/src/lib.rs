@@ -17,6 +17,7 @@ pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod import;
 pub mod jobs;
 pub mod metrics;
 pub mod names;

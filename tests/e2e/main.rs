@@ -3,6 +3,7 @@
 
 mod abi;
 mod cli_attest;
+mod import;
 mod interop;
 mod jobs;
 mod registry;

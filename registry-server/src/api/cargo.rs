@@ -87,7 +87,30 @@ pub(super) async fn publish(
     let started = std::time::Instant::now();
     let frame =
         publish::parse_frame(&body).map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let meta = frame.metadata;
+    let tarball = Bytes::copy_from_slice(frame.tarball);
+    let subject = submit(&app, &auth, frame.metadata, tarball, None).await?;
+    app.metrics.record_publish(started.elapsed());
+    Ok(Json(serde_json::json!({
+        "warnings": {
+            "invalid_categories": [],
+            "invalid_badges": [],
+            "other": [format!(
+                "kiln: {subject} is queued for review: it appears in the index once it is audited, built and approved"
+            )],
+        }
+    })))
+}
+
+/// Checks a version (metadata, tarball, name, ownership, uniqueness), stores its `.crate`, and
+/// records it as `submitted` with an audit job queued. `origin` names the upstream registry of
+/// an import. Returns `NAME@VERSION`.
+pub(crate) async fn submit(
+    app: &AppState,
+    auth: &Authenticated,
+    meta: publish::NewCrate,
+    tarball: Bytes,
+    origin: Option<&str>,
+) -> ApiResult<String> {
     let version = meta
         .validate()
         .map_err(|err| ApiError::unprocessable(err.to_string()))?;
@@ -97,7 +120,6 @@ pub(super) async fn publish(
             meta.name
         )));
     }
-    let tarball = Bytes::copy_from_slice(frame.tarball);
     let (name, vers, limits) = (
         meta.name.clone(),
         meta.vers.clone(),
@@ -122,7 +144,7 @@ pub(super) async fn publish(
             )));
         }
         Some(existing) => {
-            if !is_owner(&mut *w.tx, existing.id, &auth).await? {
+            if !is_owner(&mut *w.tx, existing.id, auth).await? {
                 return Err(ApiError::forbidden(format!(
                     "`{}` is not an owner of crate `{}`",
                     auth.login, existing.name
@@ -149,12 +171,13 @@ pub(super) async fn publish(
         }
     };
     let key = version_key(&version);
-    let duplicate: Option<String> =
-        sqlx::query_scalar("SELECT version FROM versions WHERE crate_id = $1 AND version_key = $2")
-            .bind(crate_id)
-            .bind(&key)
-            .fetch_optional(&mut *w.tx)
-            .await?;
+    let duplicate: Option<String> = sqlx::query_scalar(
+        "SELECT version FROM versions WHERE crate_id = $1 AND version_key = $2",
+    )
+    .bind(crate_id)
+    .bind(&key)
+    .fetch_optional(&mut *w.tx)
+    .await?;
     if let Some(existing) = duplicate {
         return Err(ApiError::conflict(format!(
             "crate `{}` already has version `{existing}`; versions cannot be replaced",
@@ -163,11 +186,10 @@ pub(super) async fn publish(
     }
     app.blobs.put(tarball).await?;
     let now = now_ms();
-    let pubtime = rfc3339(now);
-    let index_line = meta.index_line(&checksum.hex(), &pubtime);
+    let index_line = meta.index_line(&checksum.hex(), &rfc3339(now));
     let version_id: i64 = sqlx::query_scalar(
-        "INSERT INTO versions (crate_id, version, version_key, checksum, state, yanked, index_line, metadata, published_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'submitted', 0, $5, $6, $7, $8, $8) RETURNING id",
+        "INSERT INTO versions (crate_id, version, version_key, checksum, state, yanked, index_line, metadata, origin, published_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'submitted', 0, $5, $6, $7, $8, $9, $9) RETURNING id",
     )
     .bind(crate_id)
     .bind(&meta.vers)
@@ -175,33 +197,21 @@ pub(super) async fn publish(
     .bind(checksum.hex())
     .bind(index_line.to_string())
     .bind(serde_json::to_string(&meta).map_err(ApiError::internal)?)
+    .bind(origin)
     .bind(auth.user_id)
     .bind(now)
     .fetch_one(&mut *w.tx)
     .await?;
     let payload = serde_json::json!({"version_id": version_id, "crate": meta.name, "version": meta.vers, "checksum": checksum.hex()});
     jobs::enqueue(&mut w.tx, "audit", &payload, app.config.job_attempts).await?;
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        "publish",
-        &subject,
-        &auth.login,
-        serde_json::json!({"checksum": checksum.to_string()}),
-    )
-    .await?;
+    let (kind, data) = match origin {
+        Some(upstream) => ("import", serde_json::json!({"checksum": checksum.to_string(), "origin": upstream})),
+        None => ("publish", serde_json::json!({"checksum": checksum.to_string()})),
+    };
+    events::append(&mut w.tx, app.db.backend(), kind, &subject, &auth.login, data).await?;
     w.commit().await?;
-    app.metrics.record_publish(started.elapsed());
-    tracing::info!(%subject, user = %auth.login, "version submitted for review");
-    Ok(Json(serde_json::json!({
-        "warnings": {
-            "invalid_categories": [],
-            "invalid_badges": [],
-            "other": [format!(
-                "kiln: {subject} is queued for review: it appears in the index once it is audited, built and approved"
-            )],
-        }
-    })))
+    tracing::info!(%subject, user = %auth.login, origin, "version submitted for review");
+    Ok(subject)
 }
 
 /// RFC 3339 UTC time, to the second, of Unix milliseconds.

@@ -430,6 +430,46 @@ pub(crate) async fn artifact(
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
+/// An import request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ImportRequest {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version.
+    pub version: String,
+    /// The upstream sparse index (default: crates.io's).
+    #[serde(default)]
+    pub upstream: Option<String>,
+}
+
+/// `POST /api/kiln/v1/imports` (admin): fetches a version from an upstream registry, checks it
+/// against the upstream checksum, and submits it to the quarantine with its origin.
+#[utoipa::path(post, path = "/api/kiln/v1/imports", request_body = ImportRequest, responses((status = 200), (status = 404), (status = 422), (status = 502)))]
+pub(crate) async fn import(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<ImportRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    use crate::import::{self, ImportError};
+    let auth = require(&app, &headers, Scope::Admin).await?;
+    let upstream = request.upstream.as_deref().unwrap_or(import::CRATES_IO_INDEX);
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .map_err(ApiError::internal)?;
+    let fetched = import::fetch(&http, upstream, &request.krate, &request.version, app.config.max_publish_bytes)
+        .await
+        .map_err(|err| match err {
+            ImportError::NotFound(_) => ApiError::not_found(err.to_string()),
+            ImportError::Upstream { .. } => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, err.to_string()),
+            ImportError::ChecksumMismatch { .. } | ImportError::BadLine(..) => ApiError::unprocessable(err.to_string()),
+        })?;
+    let checksum = Digest::of(&fetched.tarball);
+    let subject = super::cargo::submit(&app, &auth, fetched.metadata, fetched.tarball, Some(&fetched.origin)).await?;
+    Ok(Json(serde_json::json!({"ok": true, "subject": subject, "checksum": checksum.to_string(), "origin": fetched.origin})))
+}
+
 /// A token request: a token for `login` (created if new).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {

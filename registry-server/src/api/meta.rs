@@ -62,6 +62,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         super::kiln::approve,
         super::kiln::reject,
         super::kiln::artifact,
+        super::kiln::import,
         super::kiln::create_token,
         super::kiln::list_tokens,
         super::kiln::revoke_token,

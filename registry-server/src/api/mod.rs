@@ -79,6 +79,7 @@ pub fn router(app: AppState) -> Router {
             post(kiln::reject),
         )
         .route("/api/kiln/v1/artifacts/{digest}", get(kiln::artifact))
+        .route("/api/kiln/v1/imports", post(kiln::import))
         .route(
             "/api/kiln/v1/tokens",
             get(kiln::list_tokens).post(kiln::create_token),
