@@ -8,3 +8,4 @@ mod interop;
 mod jobs;
 mod registry;
 mod registry_hostile;
+mod s3;
