@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod import;
+pub mod index_cache;
 pub mod jobs;
 pub mod metrics;
 pub mod names;
@@ -81,11 +82,16 @@ pub async fn open(
         None => Arc::new(blobs::FsBlobStore::new(data_dir.join("blobs"))?),
     };
     bootstrap_admin(&db, data_dir).await?;
+    let index_cache = index_cache::IndexCache::new(match db.backend() {
+        db::Backend::Sqlite => None,
+        db::Backend::Postgres => Some(index_cache::SHARED_DATABASE_TTL),
+    });
     Ok(Arc::new(App {
         db,
         blobs,
         config,
         metrics: metrics::Metrics::default(),
+        index_cache,
     }))
 }
 

@@ -309,6 +309,7 @@ async fn set_yanked(
     )
     .await?;
     w.commit().await?;
+    app.index_cache.invalidate(&krate.name.to_ascii_lowercase());
     Ok(Json(serde_json::json!({"ok": true})))
 }
 

@@ -1,12 +1,16 @@
 //! Cargo's sparse index: `config.json` and one file per crate listing its approved versions.
 //! Files carry an `ETag` and answer `If-None-Match` with 304.
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sqlx::Row as _;
 
 use super::{ApiError, ApiResult, AppState, require_read};
+use crate::index_cache::Entry;
 use crate::names;
 
 /// `GET /index/config.json`.
@@ -59,45 +63,51 @@ pub(super) async fn file(
 ) -> ApiResult<Response> {
     require_read(&app, &headers).await?;
     let name = path.rsplit('/').next().unwrap_or_default();
-    if name.is_empty()
-        || names::validate(name).is_err()
-            && !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        || names::index_path(name) != path
-    {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plain || names::index_path(name) != path {
         return Err(ApiError::not_found(format!("no index file at `{path}`")));
     }
-    let body = index_file_content(&app, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("crate `{name}` has no approved versions")))?;
-    let etag = format!(
-        "\"{}\"",
-        &kiln_policy::Digest::of(body.as_bytes()).hex()[..32]
-    );
-    let etag_value = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
+    let key = name.to_owned();
+    let entry = match app.index_cache.get(&key) {
+        Some(entry) => entry,
+        None => {
+            let body = index_file_content(&app, name).await?.map(Bytes::from);
+            let entry = Arc::new(Entry::new(body));
+            app.index_cache.put(key, entry.clone());
+            entry
+        }
+    };
+    let Some(body) = &entry.body else {
+        return Err(ApiError::not_found(format!(
+            "crate `{name}` has no approved versions"
+        )));
+    };
+    let etag = HeaderValue::from_str(&entry.etag).map_err(ApiError::internal)?;
     let cache = HeaderValue::from_static("no-cache");
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag))
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == entry.etag))
     {
         return Ok((
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache)],
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
         )
             .into_response());
     }
     Ok((
         [
-            (header::ETAG, etag_value),
+            (header::ETAG, etag),
             (header::CACHE_CONTROL, cache),
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             ),
         ],
-        body,
+        body.clone(),
     )
         .into_response())
 }

@@ -330,6 +330,7 @@ pub(crate) async fn approve(
     )
     .await?;
     w.commit().await?;
+    app.index_cache.invalidate(&krate.name.to_ascii_lowercase());
     tracing::info!(%subject, reviewer = %auth.login, "approved");
     Ok(Json(serde_json::json!({"ok": true, "state": "approved"})))
 }

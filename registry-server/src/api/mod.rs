@@ -34,6 +34,8 @@ pub struct App {
     pub config: RegistryConfig,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Index files in memory.
+    pub index_cache: crate::index_cache::IndexCache,
 }
 
 /// The state handlers receive.
