@@ -53,7 +53,8 @@ impl Client {
 
     /// GETs `path` and parses the JSON answer, turning kiln's error form into one line.
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.send(self.http.get(format!("{}{path}", self.base)), path).await
+        self.send(self.http.get(format!("{}{path}", self.base)), path)
+            .await
     }
 
     /// POSTs `body` as JSON to `path` and parses the JSON answer.
@@ -62,8 +63,11 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body), path)
-            .await
+        self.send(
+            self.http.post(format!("{}{path}", self.base)).json(body),
+            path,
+        )
+        .await
     }
 
     async fn send<T: serde::de::DeserializeOwned>(

@@ -29,6 +29,9 @@ pub(crate) struct ServeArgs {
     /// Require a token for every request, index reads included.
     #[arg(long)]
     auth_required: bool,
+    /// How many versions one user may publish per minute (then 429 with Retry-After).
+    #[arg(long, value_name = "N", default_value_t = 120)]
+    publish_per_minute: u32,
     /// The largest publish accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = kiln_registry::config::DEFAULT_MAX_PUBLISH_BYTES)]
     max_publish_bytes: usize,
@@ -61,6 +64,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut config = RegistryConfig::new(public_url);
     config.auth_required = args.auth_required;
     config.max_publish_bytes = args.max_publish_bytes;
+    config.publish_per_minute = args.publish_per_minute;
     let app = kiln_registry::open(
         config.clone(),
         &args.data,

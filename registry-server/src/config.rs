@@ -19,6 +19,8 @@ pub struct RegistryConfig {
     pub tarball_limits: tarball::Limits,
     /// How many attempts an audit or build job gets before it is dead-lettered.
     pub job_attempts: i64,
+    /// How many versions one user may publish per minute.
+    pub publish_per_minute: u32,
 }
 
 impl RegistryConfig {
@@ -30,6 +32,7 @@ impl RegistryConfig {
             max_publish_bytes: DEFAULT_MAX_PUBLISH_BYTES,
             tarball_limits: tarball::Limits::default(),
             job_attempts: 5,
+            publish_per_minute: 120,
         }
     }
 

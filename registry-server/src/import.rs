@@ -34,7 +34,9 @@ pub enum ImportError {
     #[error("the upstream index has no {0}")]
     NotFound(String),
     /// The downloaded bytes do not have the checksum the upstream index gives.
-    #[error("the .crate downloaded from {url} has checksum {actual}, but the upstream index says {expected}")]
+    #[error(
+        "the .crate downloaded from {url} has checksum {actual}, but the upstream index says {expected}"
+    )]
     ChecksumMismatch {
         /// Where it came from.
         url: String,
@@ -146,7 +148,13 @@ impl IndexLine {
 
 /// The download URL of `name@version` from the index's `dl` setting, with Cargo's markers.
 pub fn download_url(dl: &str, name: &str, version: &str, checksum: &str) -> String {
-    let markers = ["{crate}", "{version}", "{prefix}", "{lowerprefix}", "{sha256-checksum}"];
+    let markers = [
+        "{crate}",
+        "{version}",
+        "{prefix}",
+        "{lowerprefix}",
+        "{sha256-checksum}",
+    ];
     if !markers.iter().any(|m| dl.contains(m)) {
         return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
     }
@@ -166,12 +174,20 @@ pub fn download_url(dl: &str, name: &str, version: &str, checksum: &str) -> Stri
         .replace("{sha256-checksum}", checksum)
 }
 
-async fn get_capped(http: &reqwest::Client, url: &str, cap: usize) -> Result<Option<Bytes>, ImportError> {
+async fn get_capped(
+    http: &reqwest::Client,
+    url: &str,
+    cap: usize,
+) -> Result<Option<Bytes>, ImportError> {
     let upstream = |message: String| ImportError::Upstream {
         url: url.to_owned(),
         message,
     };
-    let response = http.get(url).send().await.map_err(|err| upstream(err.to_string()))?;
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|err| upstream(err.to_string()))?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
@@ -191,8 +207,20 @@ async fn get_capped(http: &reqwest::Client, url: &str, cap: usize) -> Result<Opt
 }
 
 /// Fetches `name@version` from the sparse index at `index_url` and checks its checksum.
-pub async fn fetch(http: &reqwest::Client, index_url: &str, name: &str, version: &str, max_crate_bytes: usize) -> Result<Fetched, ImportError> {
-    let base = format!("{}/", index_url.strip_prefix("sparse+").unwrap_or(index_url).trim_end_matches('/'));
+pub async fn fetch(
+    http: &reqwest::Client,
+    index_url: &str,
+    name: &str,
+    version: &str,
+    max_crate_bytes: usize,
+) -> Result<Fetched, ImportError> {
+    let base = format!(
+        "{}/",
+        index_url
+            .strip_prefix("sparse+")
+            .unwrap_or(index_url)
+            .trim_end_matches('/')
+    );
     let subject = format!("{name}@{version}");
     let config_url = format!("{base}config.json");
     let config = get_capped(http, &config_url, 64 * 1024)
@@ -201,10 +229,11 @@ pub async fn fetch(http: &reqwest::Client, index_url: &str, name: &str, version:
             url: config_url.clone(),
             message: "has no config.json".into(),
         })?;
-    let config: serde_json::Value = serde_json::from_slice(&config).map_err(|err| ImportError::Upstream {
-        url: config_url.clone(),
-        message: format!("config.json is not JSON: {err}"),
-    })?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&config).map_err(|err| ImportError::Upstream {
+            url: config_url.clone(),
+            message: format!("config.json is not JSON: {err}"),
+        })?;
     let dl = config["dl"].as_str().ok_or_else(|| ImportError::Upstream {
         url: config_url,
         message: "config.json has no `dl`".into(),
@@ -220,7 +249,8 @@ pub async fn fetch(http: &reqwest::Client, index_url: &str, name: &str, version:
         .filter_map(Result::ok)
         .find(|l| l.vers == version && l.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| ImportError::NotFound(subject.clone()))?;
-    let expected = Digest::from_hex(&line.cksum).map_err(|err| ImportError::BadLine(subject.clone(), err.to_string()))?;
+    let expected = Digest::from_hex(&line.cksum)
+        .map_err(|err| ImportError::BadLine(subject.clone(), err.to_string()))?;
     let url = download_url(dl, &line.name, &line.vers, &line.cksum);
     let tarball = get_capped(http, &url, max_crate_bytes)
         .await?
@@ -246,13 +276,32 @@ mod tests {
 
     #[test]
     fn download_urls_follow_cargos_markers() {
-        assert_eq!(download_url("https://x/api/v1/crates", "serde", "1.0.0", "ab"), "https://x/api/v1/crates/serde/1.0.0/download");
         assert_eq!(
-            download_url("https://static.crates.io/crates/{crate}/{crate}-{version}.crate", "Serde", "1.0.0", "ab"),
+            download_url("https://x/api/v1/crates", "serde", "1.0.0", "ab"),
+            "https://x/api/v1/crates/serde/1.0.0/download"
+        );
+        assert_eq!(
+            download_url(
+                "https://static.crates.io/crates/{crate}/{crate}-{version}.crate",
+                "Serde",
+                "1.0.0",
+                "ab"
+            ),
             "https://static.crates.io/crates/Serde/Serde-1.0.0.crate"
         );
-        assert_eq!(download_url("https://m/{prefix}/{lowerprefix}/{sha256-checksum}", "Abcd", "1", "ff"), "https://m/Ab/cd/ab/cd/ff");
-        assert_eq!(download_url("https://m/{prefix}/{crate}", "abc", "1", "ff"), "https://m/3/a/abc");
+        assert_eq!(
+            download_url(
+                "https://m/{prefix}/{lowerprefix}/{sha256-checksum}",
+                "Abcd",
+                "1",
+                "ff"
+            ),
+            "https://m/Ab/cd/ab/cd/ff"
+        );
+        assert_eq!(
+            download_url("https://m/{prefix}/{crate}", "abc", "1", "ff"),
+            "https://m/3/a/abc"
+        );
     }
 
     #[test]

@@ -58,7 +58,12 @@ impl IndexCache {
 
     /// The cached entry for `key`, if fresh.
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        let entry = self.entries.read().expect("index cache lock").get(key).cloned()?;
+        let entry = self
+            .entries
+            .read()
+            .expect("index cache lock")
+            .get(key)
+            .cloned()?;
         match self.ttl {
             Some(ttl) if entry.cached_at.elapsed() > ttl => None,
             _ => Some(entry),

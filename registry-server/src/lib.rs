@@ -20,9 +20,11 @@ pub mod events;
 pub mod import;
 pub mod index_cache;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod names;
 pub mod publish;
+pub mod rate_limit;
 pub mod tarball;
 pub mod tokens;
 
@@ -60,6 +62,9 @@ pub enum StartError {
     /// A database query during start-up.
     #[error("database error during start-up: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// The server's signing keys.
+    #[error("signing keys: {0}")]
+    Keys(#[from] keys::KeysError),
 }
 
 /// Opens the registry: connects the database (applying migrations) and the blob store, and on
@@ -82,6 +87,7 @@ pub async fn open(
         None => Arc::new(blobs::FsBlobStore::new(data_dir.join("blobs"))?),
     };
     bootstrap_admin(&db, data_dir).await?;
+    let keys = keys::load_or_create(data_dir)?;
     let index_cache = index_cache::IndexCache::new(match db.backend() {
         db::Backend::Sqlite => None,
         db::Backend::Postgres => Some(index_cache::SHARED_DATABASE_TTL),
@@ -92,6 +98,8 @@ pub async fn open(
         config,
         metrics: metrics::Metrics::default(),
         index_cache,
+        keys,
+        publish_limiter: rate_limit::RateLimiter::default(),
     }))
 }
 
@@ -130,7 +138,7 @@ async fn bootstrap_admin(db: &Db, data_dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

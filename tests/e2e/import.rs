@@ -20,16 +20,30 @@ impl StaticRegistry {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory"])
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 serves the upstream index");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
-        let port = line.split(" port ").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("port");
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("port");
         let url = format!("http://127.0.0.1:{port}");
         std::fs::write(
             dir.path().join("config.json"),
@@ -65,7 +79,16 @@ impl Drop for StaticRegistry {
 
 fn import(server: &KilnServer, upstream: &StaticRegistry, spec: &str) -> std::process::Output {
     Command::new(kiln_tests::kiln_binary())
-        .args(["import", spec, "--upstream", &format!("sparse+{}/", upstream.url), "--registry", &server.url, "--token", &server.admin_token])
+        .args([
+            "import",
+            spec,
+            "--upstream",
+            &format!("sparse+{}/", upstream.url),
+            "--registry",
+            &server.url,
+            "--token",
+            &server.admin_token,
+        ])
         .output()
         .unwrap()
 }
@@ -79,7 +102,11 @@ fn an_imported_crate_keeps_its_bytes_and_origin() {
     let server = KilnServer::start();
 
     let out = import(&server, &upstream, "upstream-lib@1.2.3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported upstream-lib@1.2.3"));
     let detail = server.get_json("/api/kiln/v1/submissions/upstream-lib/1.2.3", None);
     assert_eq!(detail["state"], "submitted");
@@ -91,20 +118,45 @@ fn an_imported_crate_keeps_its_bytes_and_origin() {
     server.pass_audit_and_build(&worker, "upstream-lib", "1.2.3");
     let (status, body) = server.approve(&server.admin_token, "upstream-lib", "1.2.3");
     assert_eq!(status, 200, "{body}");
-    let index = server.request(reqwest::Method::GET, "/index/up/st/upstream-lib", None).send().unwrap().text().unwrap();
+    let index = server
+        .request(reqwest::Method::GET, "/index/up/st/upstream-lib", None)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let line: serde_json::Value = serde_json::from_str(index.trim()).unwrap();
     assert_eq!(line["cksum"], checksum.hex());
-    let served = server.request(reqwest::Method::GET, "/api/v1/crates/upstream-lib/1.2.3/download", None).send().unwrap().bytes().unwrap();
+    let served = server
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/crates/upstream-lib/1.2.3/download",
+            None,
+        )
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
     assert_eq!(&served[..], &tarball[..]);
     let events = server.get_json("/api/kiln/v1/events?limit=1000", Some(&server.admin_token));
-    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "import" && e["subject"] == "upstream-lib@1.2.3"));
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "import" && e["subject"] == "upstream-lib@1.2.3")
+    );
 }
 
 #[test]
 fn a_checksum_mismatch_or_a_missing_version_imports_nothing() {
     let upstream = StaticRegistry::start();
     let tarball = CrateFile::valid("upstream-lib", "2.0.0").gzip();
-    upstream.add("upstream-lib", "2.0.0", &tarball, &Digest::of(b"something else").hex());
+    upstream.add(
+        "upstream-lib",
+        "2.0.0",
+        &tarball,
+        &Digest::of(b"something else").hex(),
+    );
     let server = KilnServer::start();
 
     let out = import(&server, &upstream, "upstream-lib@2.0.0");
@@ -116,5 +168,8 @@ fn a_checksum_mismatch_or_a_missing_version_imports_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no upstream-lib@9.9.9"));
     let out = import(&server, &upstream, "nothing-here@1.0.0");
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no crate `nothing-here`"));
-    assert_eq!(server.get_json("/api/kiln/v1/submissions", None), serde_json::json!([]));
+    assert_eq!(
+        server.get_json("/api/kiln/v1/submissions", None),
+        serde_json::json!([])
+    );
 }

@@ -10,55 +10,131 @@ use kiln_registry::jobs::{self, FailOutcome};
 use kiln_tests::postgres::TestDatabase;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn enqueue(db: &Db, n: usize, max_attempts: i64) -> Vec<i64> {
     let mut ids = Vec::new();
     let mut w = db.begin_write().await.unwrap();
     for i in 0..n {
-        ids.push(jobs::enqueue(&mut w.tx, "build", &serde_json::json!({"n": i}), max_attempts).await.unwrap());
+        ids.push(
+            jobs::enqueue(
+                &mut w.tx,
+                "build",
+                &serde_json::json!({"n": i}),
+                max_attempts,
+            )
+            .await
+            .unwrap(),
+        );
     }
     w.commit().await.unwrap();
     ids
 }
 
 async fn lease_reclaim_retry_and_dead_letter(db: &Db) {
-    let [id] = enqueue(db, 1, 2).await[..] else { unreachable!() };
+    let [id] = enqueue(db, 1, 2).await[..] else {
+        unreachable!()
+    };
     let short = Duration::from_millis(200);
-    let job = jobs::claim(db, "build", "w1", short).await.unwrap().expect("a ready job");
+    let job = jobs::claim(db, "build", "w1", short)
+        .await
+        .unwrap()
+        .expect("a ready job");
     assert_eq!((job.id, job.attempts), (id, 1));
-    assert!(jobs::claim(db, "build", "w2", short).await.unwrap().is_none(), "a leased job is not claimed twice");
-    assert!(jobs::claim(db, "audit", "w2", short).await.unwrap().is_none(), "kinds are separate");
+    assert!(
+        jobs::claim(db, "build", "w2", short)
+            .await
+            .unwrap()
+            .is_none(),
+        "a leased job is not claimed twice"
+    );
+    assert!(
+        jobs::claim(db, "audit", "w2", short)
+            .await
+            .unwrap()
+            .is_none(),
+        "kinds are separate"
+    );
     assert!(jobs::heartbeat(db, id, "w1", short).await.unwrap());
 
     // w1 dies: after the lease runs out, w2 gets the job, and w1 has lost it.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let job = jobs::claim(db, "build", "w2", Duration::from_secs(30)).await.unwrap().expect("reclaimed");
+    let job = jobs::claim(db, "build", "w2", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("reclaimed");
     assert_eq!((job.id, job.attempts), (id, 2));
-    assert!(!jobs::heartbeat(db, id, "w1", short).await.unwrap(), "the dead worker lost its lease");
-    assert_eq!(jobs::fail(db, id, "w1", "late").await.unwrap(), FailOutcome::NotHeld);
+    assert!(
+        !jobs::heartbeat(db, id, "w1", short).await.unwrap(),
+        "the dead worker lost its lease"
+    );
+    assert_eq!(
+        jobs::fail(db, id, "w1", "late").await.unwrap(),
+        FailOutcome::NotHeld
+    );
 
     // Out of attempts: dead-lettered.
-    assert_eq!(jobs::fail(db, id, "w2", "boom").await.unwrap(), FailOutcome::Dead);
-    assert!(jobs::claim(db, "build", "w3", short).await.unwrap().is_none());
+    assert_eq!(
+        jobs::fail(db, id, "w2", "boom").await.unwrap(),
+        FailOutcome::Dead
+    );
+    assert!(
+        jobs::claim(db, "build", "w3", short)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A retry waits for its backoff.
-    let [retry] = enqueue(db, 1, 5).await[..] else { unreachable!() };
-    jobs::claim(db, "build", "w1", short).await.unwrap().expect("ready");
-    assert_eq!(jobs::fail(db, retry, "w1", "flaky").await.unwrap(), FailOutcome::Retry(jobs::RETRY_BASE));
-    assert!(jobs::claim(db, "build", "w1", short).await.unwrap().is_none(), "not before its backoff");
+    let [retry] = enqueue(db, 1, 5).await[..] else {
+        unreachable!()
+    };
+    jobs::claim(db, "build", "w1", short)
+        .await
+        .unwrap()
+        .expect("ready");
+    assert_eq!(
+        jobs::fail(db, retry, "w1", "flaky").await.unwrap(),
+        FailOutcome::Retry(jobs::RETRY_BASE)
+    );
+    assert!(
+        jobs::claim(db, "build", "w1", short)
+            .await
+            .unwrap()
+            .is_none(),
+        "not before its backoff"
+    );
 
     // Completing needs the lease.
-    let [done] = enqueue(db, 1, 5).await[..] else { unreachable!() };
-    jobs::claim(db, "build", "w1", short).await.unwrap().expect("ready");
+    let [done] = enqueue(db, 1, 5).await[..] else {
+        unreachable!()
+    };
+    jobs::claim(db, "build", "w1", short)
+        .await
+        .unwrap()
+        .expect("ready");
     let mut w = db.begin_write().await.unwrap();
-    assert!(!jobs::complete(&mut w.tx, done, "someone-else").await.unwrap());
+    assert!(
+        !jobs::complete(&mut w.tx, done, "someone-else")
+            .await
+            .unwrap()
+    );
     assert!(jobs::complete(&mut w.tx, done, "w1").await.unwrap());
     w.commit().await.unwrap();
     let counts = jobs::counts(db).await.unwrap();
-    assert!(counts.contains(&("build".into(), "dead".into(), 1)), "{counts:?}");
-    assert!(counts.contains(&("build".into(), "done".into(), 1)), "{counts:?}");
+    assert!(
+        counts.contains(&("build".into(), "dead".into(), 1)),
+        "{counts:?}"
+    );
+    assert!(
+        counts.contains(&("build".into(), "done".into(), 1)),
+        "{counts:?}"
+    );
 }
 
 /// Two connection pools stand for two processes; each runs four claiming workers.
@@ -66,11 +142,18 @@ async fn concurrent_claims_are_exclusive(first: Arc<Db>, second: Arc<Db>) {
     let ids = enqueue(&first, 60, 3).await;
     let mut tasks = Vec::new();
     for worker in 0..8 {
-        let db = if worker % 2 == 0 { first.clone() } else { second.clone() };
+        let db = if worker % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let name = format!("worker-{worker}");
             let mut mine = Vec::new();
-            while let Some(job) = jobs::claim(&db, "build", &name, Duration::from_secs(60)).await.unwrap() {
+            while let Some(job) = jobs::claim(&db, "build", &name, Duration::from_secs(60))
+                .await
+                .unwrap()
+            {
                 let mut w = db.begin_write().await.unwrap();
                 assert!(jobs::complete(&mut w.tx, job.id, &name).await.unwrap());
                 w.commit().await.unwrap();

@@ -8,4 +8,5 @@ mod interop;
 mod jobs;
 mod registry;
 mod registry_hostile;
+mod registry_incident;
 mod s3;

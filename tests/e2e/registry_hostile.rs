@@ -42,7 +42,11 @@ fn snapshot(server: &KilnServer) -> Snapshot {
 }
 
 fn publish_raw(server: &KilnServer, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
-    let response = server.request(Method::PUT, "/api/v1/crates/new", token).body(body).send().unwrap();
+    let response = server
+        .request(Method::PUT, "/api/v1/crates/new", token)
+        .body(body)
+        .send()
+        .unwrap();
     let status = response.status().as_u16();
     let text = response.text().unwrap();
     let detail = serde_json::from_str::<Value>(&text)
@@ -52,19 +56,37 @@ fn publish_raw(server: &KilnServer, token: Option<&str>, body: Vec<u8>) -> (u16,
     (status, detail)
 }
 
-fn publish(server: &KilnServer, token: &str, name: &str, version: &str, tarball: Vec<u8>) -> (u16, String) {
+fn publish(
+    server: &KilnServer,
+    token: &str,
+    name: &str,
+    version: &str,
+    tarball: Vec<u8>,
+) -> (u16, String) {
     let meta = metadata(name, version).to_string();
     publish_raw(server, Some(token), publish_body(meta.as_bytes(), &tarball))
 }
 
 /// Asserts that `attempt` is refused with `status` and a message containing `needle`, and that
 /// nothing stored changed.
-fn refused(server: &KilnServer, status: u16, needle: &str, attempt: impl FnOnce() -> (u16, String)) {
+fn refused(
+    server: &KilnServer,
+    status: u16,
+    needle: &str,
+    attempt: impl FnOnce() -> (u16, String),
+) {
     let before = snapshot(server);
     let (got, detail) = attempt();
-    assert_eq!(got, status, "expected {status} for `{needle}`, got {got}: {detail}");
+    assert_eq!(
+        got, status,
+        "expected {status} for `{needle}`, got {got}: {detail}"
+    );
     assert!(detail.contains(needle), "expected `{needle}` in: {detail}");
-    assert_eq!(snapshot(server), before, "a refused request changed what is stored ({needle})");
+    assert_eq!(
+        snapshot(server),
+        before,
+        "a refused request changed what is stored ({needle})"
+    );
     // The server keeps serving.
     assert_eq!(server.get_json("/healthz", None)["status"], "ok");
 }
@@ -77,13 +99,21 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
     });
     let alice = server.token("alice", &["publish"]);
     // One good version first, so that "unchanged" has something in it.
-    let (status, detail) = publish(&server, &alice, "demo", "0.1.0", CrateFile::valid("demo", "0.1.0").gzip());
+    let (status, detail) = publish(
+        &server,
+        &alice,
+        "demo",
+        "0.1.0",
+        CrateFile::valid("demo", "0.1.0").gzip(),
+    );
     assert_eq!(status, 200, "{detail}");
 
     let meta = metadata("demo", "0.2.0").to_string();
     let good_tar = CrateFile::valid("demo", "0.2.0").gzip();
 
-    refused(&server, 400, "truncated", || publish_raw(&server, Some(&alice), vec![1, 2]));
+    refused(&server, 400, "truncated", || {
+        publish_raw(&server, Some(&alice), vec![1, 2])
+    });
     refused(&server, 400, "truncated", || {
         let mut body = publish_body(meta.as_bytes(), &good_tar);
         body[0..4].copy_from_slice(&(meta.len() as u32 + 100_000).to_le_bytes());
@@ -95,29 +125,66 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
         body[at..at + 4].copy_from_slice(&(good_tar.len() as u32 * 2).to_le_bytes());
         publish_raw(&server, Some(&alice), body)
     });
-    refused(&server, 400, "metadata is invalid", || publish_raw(&server, Some(&alice), publish_body(b"\xff\xfe\xfd", &good_tar)));
+    refused(&server, 400, "metadata is invalid", || {
+        publish_raw(
+            &server,
+            Some(&alice),
+            publish_body(b"\xff\xfe\xfd", &good_tar),
+        )
+    });
     refused(&server, 400, "over the", || {
         let mut body = Vec::from((2_000_000u32).to_le_bytes());
         body.extend(std::iter::repeat_n(b' ', 1_500_000));
         publish_raw(&server, Some(&alice), body)
     });
-    refused(&server, 413, "", || publish_raw(&server, Some(&alice), vec![0u8; 3 * 1024 * 1024]));
+    refused(&server, 413, "", || {
+        publish_raw(&server, Some(&alice), vec![0u8; 3 * 1024 * 1024])
+    });
 
     let evil = |f: &dyn Fn(&mut CrateFile)| {
         let mut file = CrateFile::valid("demo", "0.2.0");
         f(&mut file);
         file.gzip()
     };
-    refused(&server, 422, "disallowed path", || publish(&server, &alice, "demo", "0.2.0", evil(&|f| {
-        f.file("demo-0.2.0/../../escape", b"x");
-    })));
-    refused(&server, 422, "disallowed path", || publish(&server, &alice, "demo", "0.2.0", evil(&|f| {
-        f.file("/etc/cron.d/evil", b"x");
-    })));
-    for kind in [tar::EntryType::Symlink, tar::EntryType::Link, tar::EntryType::Char, tar::EntryType::Block] {
-        refused(&server, 422, "disallowed kind", || publish(&server, &alice, "demo", "0.2.0", evil(&|f| {
-            f.entry("demo-0.2.0/link", kind, "/etc/passwd", b"");
-        })));
+    refused(&server, 422, "disallowed path", || {
+        publish(
+            &server,
+            &alice,
+            "demo",
+            "0.2.0",
+            evil(&|f| {
+                f.file("demo-0.2.0/../../escape", b"x");
+            }),
+        )
+    });
+    refused(&server, 422, "disallowed path", || {
+        publish(
+            &server,
+            &alice,
+            "demo",
+            "0.2.0",
+            evil(&|f| {
+                f.file("/etc/cron.d/evil", b"x");
+            }),
+        )
+    });
+    for kind in [
+        tar::EntryType::Symlink,
+        tar::EntryType::Link,
+        tar::EntryType::Char,
+        tar::EntryType::Block,
+    ] {
+        refused(&server, 422, "disallowed kind", || {
+            publish(
+                &server,
+                &alice,
+                "demo",
+                "0.2.0",
+                evil(&|f| {
+                    f.entry("demo-0.2.0/link", kind, "/etc/passwd", b"");
+                }),
+            )
+        });
     }
     refused(&server, 422, "more than", || {
         // 300 MiB of zeros compress to well under the 2 MiB publish limit.
@@ -134,11 +201,17 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
             header.set_path("demo-0.2.0/zeros").unwrap();
             header.set_size(300 * 1024 * 1024);
             header.set_cksum();
-            builder.append(&header, std::io::repeat(0).take_bytes(300 * 1024 * 1024)).unwrap();
+            builder
+                .append(&header, std::io::repeat(0).take_bytes(300 * 1024 * 1024))
+                .unwrap();
             builder.finish().unwrap();
         }
         let bomb = gzip(&tar);
-        assert!(bomb.len() < 2 * 1024 * 1024, "the bomb fits the limit: {}", bomb.len());
+        assert!(
+            bomb.len() < 2 * 1024 * 1024,
+            "the bomb fits the limit: {}",
+            bomb.len()
+        );
         publish(&server, &alice, "demo", "0.2.0", bomb)
     });
     refused(&server, 422, "more than", || {
@@ -150,10 +223,15 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
     });
     refused(&server, 422, "names the crate `evil`", || {
         let mut file = CrateFile::new();
-        file.file("demo-0.2.0/Cargo.toml", b"[package]\nname = \"evil\"\nversion = \"0.2.0\"\n");
+        file.file(
+            "demo-0.2.0/Cargo.toml",
+            b"[package]\nname = \"evil\"\nversion = \"0.2.0\"\n",
+        );
         publish(&server, &alice, "demo", "0.2.0", file.gzip())
     });
-    refused(&server, 422, "not a valid gzip", || publish(&server, &alice, "demo", "0.2.0", b"plain bytes".to_vec()));
+    refused(&server, 422, "not a valid gzip", || {
+        publish(&server, &alice, "demo", "0.2.0", b"plain bytes".to_vec())
+    });
 }
 
 /// `Read::take` for `std::io::Repeat`, named for the test above.
@@ -172,52 +250,123 @@ fn names_versions_and_tokens_are_enforced() {
     let server = KilnServer::start();
     let alice = server.token("alice", &["publish"]);
     let mallory = server.token("mallory", &["publish"]);
-    let (status, detail) = publish(&server, &alice, "Kernel-Stats", "1.0.0", CrateFile::valid("Kernel-Stats", "1.0.0").gzip());
+    let (status, detail) = publish(
+        &server,
+        &alice,
+        "Kernel-Stats",
+        "1.0.0",
+        CrateFile::valid("Kernel-Stats", "1.0.0").gzip(),
+    );
     assert_eq!(status, 200, "{detail}");
 
     // Squatting by case and separators.
     for squat in ["kernel-stats", "kernel_stats", "KERNEL_STATS"] {
-        refused(&server, 409, "conflicts with the existing crate `Kernel-Stats`", || {
-            publish(&server, &mallory, squat, "1.0.0", CrateFile::valid(squat, "1.0.0").gzip())
-        });
+        refused(
+            &server,
+            409,
+            "conflicts with the existing crate `Kernel-Stats`",
+            || {
+                publish(
+                    &server,
+                    &mallory,
+                    squat,
+                    "1.0.0",
+                    CrateFile::valid(squat, "1.0.0").gzip(),
+                )
+            },
+        );
     }
     // Bad names and reserved names.
-    for (name, needle) in [("std", "reserved"), ("9lives", "must start with"), ("a.b", "contains `.`"), (&*"x".repeat(65), "longer than 64")] {
-        refused(&server, 422, needle, || publish(&server, &alice, name, "1.0.0", CrateFile::valid(name, "1.0.0").gzip()));
+    for (name, needle) in [
+        ("std", "reserved"),
+        ("9lives", "must start with"),
+        ("a.b", "contains `.`"),
+        (&*"x".repeat(65), "longer than 64"),
+    ] {
+        refused(&server, 422, needle, || {
+            publish(
+                &server,
+                &alice,
+                name,
+                "1.0.0",
+                CrateFile::valid(name, "1.0.0").gzip(),
+            )
+        });
     }
     // Versions are unique, ignoring build metadata; not semver is refused.
     refused(&server, 409, "versions cannot be replaced", || {
-        publish(&server, &alice, "Kernel-Stats", "1.0.0", CrateFile::valid("Kernel-Stats", "1.0.0").gzip())
+        publish(
+            &server,
+            &alice,
+            "Kernel-Stats",
+            "1.0.0",
+            CrateFile::valid("Kernel-Stats", "1.0.0").gzip(),
+        )
     });
     refused(&server, 409, "already has version `1.0.0`", || {
-        publish(&server, &alice, "Kernel-Stats", "1.0.0+build.5", CrateFile::valid("Kernel-Stats", "1.0.0+build.5").gzip())
+        publish(
+            &server,
+            &alice,
+            "Kernel-Stats",
+            "1.0.0+build.5",
+            CrateFile::valid("Kernel-Stats", "1.0.0+build.5").gzip(),
+        )
     });
-    refused(&server, 422, "not a valid semver", || publish(&server, &alice, "Kernel-Stats", "1.0", CrateFile::valid("Kernel-Stats", "1.0").gzip()));
+    refused(&server, 422, "not a valid semver", || {
+        publish(
+            &server,
+            &alice,
+            "Kernel-Stats",
+            "1.0",
+            CrateFile::valid("Kernel-Stats", "1.0").gzip(),
+        )
+    });
     // Someone else's crate.
     refused(&server, 403, "not an owner", || {
-        publish(&server, &mallory, "Kernel-Stats", "1.1.0", CrateFile::valid("Kernel-Stats", "1.1.0").gzip())
+        publish(
+            &server,
+            &mallory,
+            "Kernel-Stats",
+            "1.1.0",
+            CrateFile::valid("Kernel-Stats", "1.1.0").gzip(),
+        )
     });
 
     // Tokens: missing, unknown, wrong scope, limited to other crates, expired, revoked.
-    let body = || publish_body(metadata("fresh", "0.1.0").to_string().as_bytes(), &CrateFile::valid("fresh", "0.1.0").gzip());
-    refused(&server, 401, "needs an API token", || publish_raw(&server, None, body()));
-    refused(&server, 401, "not valid", || publish_raw(&server, Some("kiln_deadbeef"), body()));
+    let body = || {
+        publish_body(
+            metadata("fresh", "0.1.0").to_string().as_bytes(),
+            &CrateFile::valid("fresh", "0.1.0").gzip(),
+        )
+    };
+    refused(&server, 401, "needs an API token", || {
+        publish_raw(&server, None, body())
+    });
+    refused(&server, 401, "not valid", || {
+        publish_raw(&server, Some("kiln_deadbeef"), body())
+    });
     let yanker = server.token("yanker", &["yank"]);
-    refused(&server, 403, "does not have the `publish` scope", || publish_raw(&server, Some(&yanker), body()));
+    refused(&server, 403, "does not have the `publish` scope", || {
+        publish_raw(&server, Some(&yanker), body())
+    });
     let (status, limited) = server.post_json(
         "/api/kiln/v1/tokens",
         Some(&server.admin_token),
         &serde_json::json!({"login": "alice", "name": "kernels only", "scopes": ["publish"], "crate_pattern": "kernel-*"}),
     );
     assert_eq!(status, 200);
-    refused(&server, 403, "may not publish `fresh`", || publish_raw(&server, Some(limited["token"].as_str().unwrap()), body()));
+    refused(&server, 403, "may not publish `fresh`", || {
+        publish_raw(&server, Some(limited["token"].as_str().unwrap()), body())
+    });
     let (status, expired) = server.post_json(
         "/api/kiln/v1/tokens",
         Some(&server.admin_token),
         &serde_json::json!({"login": "alice", "name": "old", "scopes": ["publish"], "expires_at": 1}),
     );
     assert_eq!(status, 200);
-    refused(&server, 401, "expired", || publish_raw(&server, Some(expired["token"].as_str().unwrap()), body()));
+    refused(&server, 401, "expired", || {
+        publish_raw(&server, Some(expired["token"].as_str().unwrap()), body())
+    });
     let (status, revoked) = server.post_json(
         "/api/kiln/v1/tokens",
         Some(&server.admin_token),
@@ -225,13 +374,32 @@ fn names_versions_and_tokens_are_enforced() {
     );
     assert_eq!(status, 200);
     let id = revoked["id"].as_i64().unwrap();
-    let response = server.request(Method::DELETE, &format!("/api/kiln/v1/tokens/{id}"), Some(&server.admin_token)).send().unwrap();
+    let response = server
+        .request(
+            Method::DELETE,
+            &format!("/api/kiln/v1/tokens/{id}"),
+            Some(&server.admin_token),
+        )
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
-    refused(&server, 401, "revoked", || publish_raw(&server, Some(revoked["token"].as_str().unwrap()), body()));
+    refused(&server, 401, "revoked", || {
+        publish_raw(&server, Some(revoked["token"].as_str().unwrap()), body())
+    });
     // Only admins make tokens.
     refused(&server, 403, "`admin` scope", || {
-        let (status, body) = server.post_json("/api/kiln/v1/tokens", Some(&alice), &serde_json::json!({"login": "eve", "name": "x", "scopes": ["admin"]}));
-        (status, body["errors"][0]["detail"].as_str().unwrap_or_default().to_owned())
+        let (status, body) = server.post_json(
+            "/api/kiln/v1/tokens",
+            Some(&alice),
+            &serde_json::json!({"login": "eve", "name": "x", "scopes": ["admin"]}),
+        );
+        (
+            status,
+            body["errors"][0]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
     });
 }
 
@@ -241,13 +409,22 @@ fn a_private_registry_challenges_cargo_for_a_token() {
         auth_required: true,
         ..ServerOptions::default()
     });
-    let response = server.request(Method::GET, "/index/config.json", None).send().unwrap();
+    let response = server
+        .request(Method::GET, "/index/config.json", None)
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.starts_with("Cargo login_url="), "{challenge}");
     let reader = server.token("reader", &["publish"]);
     let config = server.get_json("/index/config.json", Some(&reader));
     assert_eq!(config["auth-required"], true);
-    let response = server.request(Method::GET, "/api/v1/crates?q=x", None).send().unwrap();
+    let response = server
+        .request(Method::GET, "/api/v1/crates?q=x", None)
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 401);
 }

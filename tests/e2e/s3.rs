@@ -24,7 +24,11 @@ impl S3Server {
         let (sender, receiver) = std::sync::mpsc::channel();
         let dir = root.path().to_owned();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let fs = s3s_fs::FileSystem::new(&dir).unwrap();
                 let mut builder = s3s::service::S3ServiceBuilder::new(fs);
@@ -32,10 +36,16 @@ impl S3Server {
                 let service = builder.build();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 sender.send(listener.local_addr().unwrap()).unwrap();
-                let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                let http = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
                 loop {
-                    let Ok((socket, _)) = listener.accept().await else { continue };
-                    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone()).into_owned();
+                    let Ok((socket, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let conn = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                        .into_owned();
                     tokio::spawn(async move {
                         let _ = conn.await;
                     });
@@ -60,7 +70,11 @@ impl S3Server {
     }
 
     fn object_path(&self, digest: &Digest) -> std::path::PathBuf {
-        self.root.path().join(BUCKET).join("sha256").join(digest.hex())
+        self.root
+            .path()
+            .join(BUCKET)
+            .join("sha256")
+            .join(digest.hex())
     }
 }
 
@@ -76,21 +90,46 @@ fn kiln_serve_keeps_crates_in_an_s3_bucket() {
     let tarball = CrateFile::valid("in-s3", "0.1.0").gzip();
     let digest = Digest::of(&tarball);
     let body = publish_body(metadata("in-s3", "0.1.0").to_string().as_bytes(), &tarball);
-    let response = server.request(reqwest::Method::PUT, "/api/v1/crates/new", Some(&alice)).body(body).send().unwrap();
+    let response = server
+        .request(reqwest::Method::PUT, "/api/v1/crates/new", Some(&alice))
+        .body(body)
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().unwrap());
-    assert_eq!(std::fs::read(s3.object_path(&digest)).unwrap(), tarball, "the object is in the bucket");
-    assert!(!server.blob_dir().join("sha256").exists(), "nothing was written to the local blob directory");
+    assert_eq!(
+        std::fs::read(s3.object_path(&digest)).unwrap(),
+        tarball,
+        "the object is in the bucket"
+    );
+    assert!(
+        !server.blob_dir().join("sha256").exists(),
+        "nothing was written to the local blob directory"
+    );
 
     let worker = server.token("builder", &["worker"]);
     server.pass_audit_and_build(&worker, "in-s3", "0.1.0");
     assert_eq!(server.approve(&server.admin_token, "in-s3", "0.1.0").0, 200);
-    let served = server.request(reqwest::Method::GET, "/api/v1/crates/in-s3/0.1.0/download", None).send().unwrap();
+    let served = server
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/crates/in-s3/0.1.0/download",
+            None,
+        )
+        .send()
+        .unwrap();
     assert_eq!(served.status(), 200);
     assert_eq!(&served.bytes().unwrap()[..], &tarball[..]);
 
     // An object changed in the bucket is refused, not served.
     std::fs::write(s3.object_path(&digest), b"tampered").unwrap();
-    let served = server.request(reqwest::Method::GET, "/api/v1/crates/in-s3/0.1.0/download", None).send().unwrap();
+    let served = server
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/crates/in-s3/0.1.0/download",
+            None,
+        )
+        .send()
+        .unwrap();
     assert_eq!(served.status(), 500);
     assert_eq!(server.get_json("/healthz", None)["status"], "ok");
 }

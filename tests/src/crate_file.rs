@@ -27,7 +27,8 @@ impl CrateFile {
         let mut file = Self::new();
         file.file(
             &format!("{name}-{version}/Cargo.toml"),
-            format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n").as_bytes(),
+            format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n")
+                .as_bytes(),
         );
         file.file(&format!("{name}-{version}/src/lib.rs"), b"pub fn f() {}\n");
         file
@@ -39,7 +40,13 @@ impl CrateFile {
     }
 
     /// Adds an entry of any kind (symlink, hard link, device…) pointing at `link`.
-    pub fn entry(&mut self, path: &str, kind: tar::EntryType, link: &str, data: &[u8]) -> &mut Self {
+    pub fn entry(
+        &mut self,
+        path: &str,
+        kind: tar::EntryType,
+        link: &str,
+        data: &[u8],
+    ) -> &mut Self {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);

@@ -34,6 +34,8 @@ pub struct ServerOptions {
     pub max_publish_bytes: Option<usize>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Extra `kiln serve` arguments.
+    pub args: Vec<String>,
 }
 
 impl KilnServer {
@@ -63,6 +65,7 @@ impl KilnServer {
         if let Some(limit) = options.max_publish_bytes {
             cmd.args(["--max-publish-bytes", &limit.to_string()]);
         }
+        cmd.args(&options.args);
         for (k, v) in &options.env {
             cmd.env(k, v);
         }

@@ -84,6 +84,21 @@ pub(super) async fn publish(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let auth = require(&app, &headers, Scope::Publish).await?;
+    if let Err(wait) = app
+        .publish_limiter
+        .check(auth.user_id, app.config.publish_per_minute)
+    {
+        return Err(ApiError::busy(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            wait.as_secs().max(1),
+            format!(
+                "`{}` published {} versions in the last minute; try again in {} s",
+                auth.login,
+                app.config.publish_per_minute,
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let started = std::time::Instant::now();
     let frame =
         publish::parse_frame(&body).map_err(|err| ApiError::bad_request(err.to_string()))?;
@@ -171,13 +186,12 @@ pub(crate) async fn submit(
         }
     };
     let key = version_key(&version);
-    let duplicate: Option<String> = sqlx::query_scalar(
-        "SELECT version FROM versions WHERE crate_id = $1 AND version_key = $2",
-    )
-    .bind(crate_id)
-    .bind(&key)
-    .fetch_optional(&mut *w.tx)
-    .await?;
+    let duplicate: Option<String> =
+        sqlx::query_scalar("SELECT version FROM versions WHERE crate_id = $1 AND version_key = $2")
+            .bind(crate_id)
+            .bind(&key)
+            .fetch_optional(&mut *w.tx)
+            .await?;
     if let Some(existing) = duplicate {
         return Err(ApiError::conflict(format!(
             "crate `{}` already has version `{existing}`; versions cannot be replaced",
@@ -205,10 +219,24 @@ pub(crate) async fn submit(
     let payload = serde_json::json!({"version_id": version_id, "crate": meta.name, "version": meta.vers, "checksum": checksum.hex()});
     jobs::enqueue(&mut w.tx, "audit", &payload, app.config.job_attempts).await?;
     let (kind, data) = match origin {
-        Some(upstream) => ("import", serde_json::json!({"checksum": checksum.to_string(), "origin": upstream})),
-        None => ("publish", serde_json::json!({"checksum": checksum.to_string()})),
+        Some(upstream) => (
+            "import",
+            serde_json::json!({"checksum": checksum.to_string(), "origin": upstream}),
+        ),
+        None => (
+            "publish",
+            serde_json::json!({"checksum": checksum.to_string()}),
+        ),
     };
-    events::append(&mut w.tx, app.db.backend(), kind, &subject, &auth.login, data).await?;
+    events::append(
+        &mut w.tx,
+        app.db.backend(),
+        kind,
+        &subject,
+        &auth.login,
+        data,
+    )
+    .await?;
     w.commit().await?;
     tracing::info!(%subject, user = %auth.login, origin, "version submitted for review");
     Ok(subject)
@@ -253,6 +281,7 @@ pub(super) async fn download(
     }
     let checksum: String = row.get("checksum");
     let digest = Digest::from_hex(&checksum).map_err(ApiError::internal)?;
+    super::revocations::refuse_revoked(&app, &digest, &format!("{}@{version}", krate.name)).await?;
     let bytes = app.blobs.get(&digest).await?.ok_or_else(|| {
         ApiError::internal(format!(
             "blob {digest} of {}@{version} is missing",

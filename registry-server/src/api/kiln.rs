@@ -398,6 +398,7 @@ pub(crate) async fn artifact(
     let digest: Digest = digest
         .parse()
         .map_err(|err| ApiError::bad_request(format!("`{digest}` is not a digest: {err}")))?;
+    super::revocations::refuse_revoked(&app, &digest, &digest.to_string()).await?;
     let media_type: String =
         match sqlx::query_scalar::<_, String>("SELECT media_type FROM artifacts WHERE digest = $1")
             .bind(digest.to_string())
@@ -454,21 +455,43 @@ pub(crate) async fn import(
 ) -> ApiResult<Json<serde_json::Value>> {
     use crate::import::{self, ImportError};
     let auth = require(&app, &headers, Scope::Admin).await?;
-    let upstream = request.upstream.as_deref().unwrap_or(import::CRATES_IO_INDEX);
+    let upstream = request
+        .upstream
+        .as_deref()
+        .unwrap_or(import::CRATES_IO_INDEX);
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
         .build()
         .map_err(ApiError::internal)?;
-    let fetched = import::fetch(&http, upstream, &request.krate, &request.version, app.config.max_publish_bytes)
-        .await
-        .map_err(|err| match err {
-            ImportError::NotFound(_) => ApiError::not_found(err.to_string()),
-            ImportError::Upstream { .. } => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, err.to_string()),
-            ImportError::ChecksumMismatch { .. } | ImportError::BadLine(..) => ApiError::unprocessable(err.to_string()),
-        })?;
+    let fetched = import::fetch(
+        &http,
+        upstream,
+        &request.krate,
+        &request.version,
+        app.config.max_publish_bytes,
+    )
+    .await
+    .map_err(|err| match err {
+        ImportError::NotFound(_) => ApiError::not_found(err.to_string()),
+        ImportError::Upstream { .. } => {
+            ApiError::new(axum::http::StatusCode::BAD_GATEWAY, err.to_string())
+        }
+        ImportError::ChecksumMismatch { .. } | ImportError::BadLine(..) => {
+            ApiError::unprocessable(err.to_string())
+        }
+    })?;
     let checksum = Digest::of(&fetched.tarball);
-    let subject = super::cargo::submit(&app, &auth, fetched.metadata, fetched.tarball, Some(&fetched.origin)).await?;
-    Ok(Json(serde_json::json!({"ok": true, "subject": subject, "checksum": checksum.to_string(), "origin": fetched.origin})))
+    let subject = super::cargo::submit(
+        &app,
+        &auth,
+        fetched.metadata,
+        fetched.tarball,
+        Some(&fetched.origin),
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({"ok": true, "subject": subject, "checksum": checksum.to_string(), "origin": fetched.origin}),
+    ))
 }
 
 /// A token request: a token for `login` (created if new).

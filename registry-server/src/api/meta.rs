@@ -63,6 +63,8 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         super::kiln::reject,
         super::kiln::artifact,
         super::kiln::import,
+        super::revocations::revoke,
+        super::revocations::list,
         super::kiln::create_token,
         super::kiln::list_tokens,
         super::kiln::revoke_token,

@@ -6,6 +6,7 @@ pub mod error;
 mod index;
 pub mod kiln;
 mod meta;
+pub mod revocations;
 pub mod workers;
 
 use std::sync::Arc;
@@ -36,6 +37,10 @@ pub struct App {
     pub metrics: Metrics,
     /// Index files in memory.
     pub index_cache: crate::index_cache::IndexCache,
+    /// The server's signing keys.
+    pub keys: crate::keys::ServerKeys,
+    /// Publishes per user and minute.
+    pub publish_limiter: crate::rate_limit::RateLimiter,
 }
 
 /// The state handlers receive.
@@ -82,6 +87,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/api/kiln/v1/artifacts/{digest}", get(kiln::artifact))
         .route("/api/kiln/v1/imports", post(kiln::import))
+        .route(
+            "/api/kiln/v1/revocations",
+            get(revocations::list).post(revocations::revoke),
+        )
         .route(
             "/api/kiln/v1/tokens",
             get(kiln::list_tokens).post(kiln::create_token),
