@@ -149,3 +149,40 @@ fn publishing_too_fast_is_answered_with_429_and_retry_after() {
     let bob = server.token("bob", &["publish"]);
     assert_eq!(publish(&server, &bob, "other", "0.1.0").status(), 200);
 }
+
+#[test]
+fn operators_get_health_metrics_and_the_api_description() {
+    let server = KilnServer::start();
+    let alice = server.token("alice", &["publish"]);
+    assert_eq!(publish(&server, &alice, "counted", "0.1.0").status(), 200);
+    assert_eq!(server.get_json("/healthz", None)["status"], "ok");
+    let metrics = server
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("kiln_publish_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("kiln_versions{state=\"submitted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kiln_jobs{kind=\"audit\",state=\"queued\"} 1"),
+        "{metrics}"
+    );
+    let openapi = server.get_json("/openapi.json", None);
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/kiln/v1/submissions",
+        "/api/kiln/v1/submissions/{name}/{version}/approve",
+        "/api/kiln/v1/jobs/claim",
+        "/api/kiln/v1/revocations",
+        "/api/kiln/v1/imports",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from /openapi.json"
+        );
+    }
+}
