@@ -6,6 +6,7 @@ mod attest;
 mod client;
 mod events;
 mod import;
+mod inspect;
 mod keys;
 mod password;
 mod serve;
@@ -22,7 +23,7 @@ const EXIT_FAILURE: u8 = 1;
     name = "kiln",
     version,
     about = "kiln: a curated registry and policy-gated build service for WebAssembly notebook kernels",
-    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`"
+    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified; for `inspect`: not denied)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,6 +44,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Import a crate from an upstream registry into quarantine (crates.io by default).
     Import(import::ImportArgs),
+    /// Show a kernel module's imports, exports and contract, and the wasm check's verdict.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Events(args) => events::run(args),
         Command::Import(args) => import::run(args),
+        Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

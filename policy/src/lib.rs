@@ -8,6 +8,8 @@
 //! - [`dsse`] and [`bundle`]: the DSSE envelope and the Sigstore bundle v0.3 that carry them.
 //! - [`keys`] and [`keyring`]: ECDSA P-256 keys, and the trusted keys with their roles.
 //! - [`attest`]: signing a statement into a bundle, and verifying a bundle, failing closed.
+//! - [`checks`] and [`findings`]: the audit checks (today: what a built module can do) and
+//!   their findings and verdicts.
 //!
 //! This crate does no I/O beyond reading files it is handed, and no HTTP.
 
@@ -16,8 +18,10 @@
 pub mod attest;
 mod base64_bytes;
 pub mod bundle;
+pub mod checks;
 pub mod digest;
 pub mod dsse;
+pub mod findings;
 pub mod intoto;
 pub mod keyring;
 pub mod keys;

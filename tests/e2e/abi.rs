@@ -1,13 +1,13 @@
 //! Kernel ABI v1 end to end: the example kernels, built for wasm32-wasip1 with real cargo,
-//! checked against the contract and called through a minimal wasmtime host.
-
-use std::collections::BTreeSet;
+//! checked against the contract (the policy's wasm check) and called through a minimal wasmtime
+//! host.
 
 use kiln_kernel::abi;
 use kiln_kernel::json;
+use kiln_policy::checks::wasm::{WasmPolicy, WasmReport, check};
+use kiln_policy::findings::Verdict;
 use kiln_tests::abi_host::{self, CallOutcome};
 use kiln_tests::kernels::{EXAMPLES, example_module};
-use wasmparser::{Parser, Payload, TypeRef, ValType};
 use wasmtime::{Engine, Module};
 
 fn engine() -> Engine {
@@ -20,127 +20,51 @@ fn call(name: &str, entry: &str, input: &[u8], limit: usize) -> CallOutcome {
     abi_host::call(&engine, &module, entry, input, limit).unwrap()
 }
 
-/// What the contract checks read from a module.
-#[derive(Default)]
-struct Shape {
-    imports: BTreeSet<(String, String)>,
-    exports: BTreeSet<String>,
-    entry_signatures_ok: bool,
-    metadata: Option<String>,
-    has_start: bool,
-}
-
-fn shape(bytes: &[u8]) -> Shape {
-    let mut shape = Shape {
-        entry_signatures_ok: true,
-        ..Shape::default()
-    };
-    let mut func_types = Vec::new();
-    let mut func_type_of = Vec::new();
-    let mut imported_funcs = 0;
-    let mut entry_funcs = Vec::new();
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload.unwrap() {
-            Payload::TypeSection(reader) => {
-                for ty in reader.into_iter_err_on_gc_types() {
-                    func_types.push(ty.unwrap());
-                }
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import.unwrap();
-                    if let TypeRef::Func(index) = import.ty {
-                        imported_funcs += 1;
-                        func_type_of.push(index);
-                    }
-                    shape
-                        .imports
-                        .insert((import.module.to_owned(), import.name.to_owned()));
-                }
-            }
-            Payload::FunctionSection(reader) => {
-                for ty in reader {
-                    func_type_of.push(ty.unwrap());
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export.unwrap();
-                    if export.name.starts_with(abi::ENTRY_PREFIX) {
-                        entry_funcs.push(export.index);
-                    }
-                    shape.exports.insert(export.name.to_owned());
-                }
-            }
-            Payload::StartSection { .. } => shape.has_start = true,
-            Payload::CustomSection(reader) if reader.name() == abi::METADATA_SECTION => {
-                shape.metadata = Some(String::from_utf8(reader.data().to_vec()).unwrap());
-            }
-            _ => {}
-        }
-    }
-    assert!(imported_funcs <= func_type_of.len());
-    for index in entry_funcs {
-        let ty = &func_types[func_type_of[index as usize] as usize];
-        shape.entry_signatures_ok &=
-            ty.params() == [ValType::I32, ValType::I32] && ty.results() == [ValType::I32];
-    }
-    shape
+fn wasm_report(name: &str) -> WasmReport {
+    check(&example_module(name), &WasmPolicy::default())
 }
 
 #[test]
 fn every_example_kernel_meets_the_contract() {
     for name in EXAMPLES {
-        let bytes = example_module(name);
-        wasmparser::Validator::new().validate_all(&bytes).unwrap();
-        let shape = shape(&bytes);
-        assert!(!shape.has_start, "{name}: a start function is not allowed");
-        assert!(shape.exports.contains("memory"), "{name}");
-        assert!(shape.exports.contains(abi::ALLOC_EXPORT), "{name}");
-        assert!(
-            shape.entry_signatures_ok,
-            "{name}: entries must be (i32, i32) -> i32"
+        let report = wasm_report(name);
+        assert_eq!(
+            report.verdict,
+            Verdict::Pass,
+            "{name}: {:?}",
+            report.findings
         );
-        for (module, function) in &shape.imports {
+        assert!(report.exports.contains(&"memory".to_owned()), "{name}");
+        assert!(
+            report.exports.contains(&abi::ALLOC_EXPORT.to_owned()),
+            "{name}"
+        );
+        for import in &report.imports {
             assert!(
-                module == abi::HOST_MODULE || module == "wasi_snapshot_preview1",
-                "{name} imports {module}.{function}"
-            );
-            assert!(
-                !function.starts_with("sock_") && !function.starts_with("path_"),
-                "{name} imports {module}.{function}: no sockets or filesystem"
+                import.module == abi::HOST_MODULE || import.module == "wasi_snapshot_preview1",
+                "{name} imports {}.{}",
+                import.module,
+                import.name
             );
         }
-        let metadata = json::parse(shape.metadata.as_deref().expect("metadata section")).unwrap();
-        assert_eq!(
-            metadata.get("abi").unwrap().as_u64(),
-            Some(u64::from(abi::VERSION))
-        );
-        assert_eq!(metadata.get("crate").unwrap().as_str(), Some(name));
-        let entries = metadata.get("entries").unwrap().as_array().unwrap();
-        assert!(!entries.is_empty());
-        for entry in entries {
-            let entry_name = entry.get("name").unwrap().as_str().unwrap();
+        let metadata = report.metadata.expect("metadata section");
+        assert_eq!(metadata.abi, abi::VERSION);
+        assert_eq!(metadata.krate, name);
+        for entry in &metadata.entries {
             assert!(
-                shape
-                    .exports
-                    .contains(&format!("{}{entry_name}", abi::ENTRY_PREFIX)),
-                "{name}: metadata names `{entry_name}`, which is not exported"
+                entry.input.contains('/') && entry.output.contains('/'),
+                "{name}: {entry:?}"
             );
-            assert!(entry.get("input").unwrap().as_str().unwrap().contains('/'));
-            assert!(entry.get("output").unwrap().as_str().unwrap().contains('/'));
         }
     }
 }
 
 #[test]
 fn the_schema_in_metadata_is_embedded_as_json() {
-    let metadata = shape(&example_module("kernel-word-freq")).metadata.unwrap();
-    let metadata = json::parse(&metadata).unwrap();
-    let top = &metadata.get("entries").unwrap().as_array().unwrap()[0];
-    assert_eq!(top.get("name").unwrap().as_str(), Some("top"));
-    let schema = top.get("schema").unwrap();
-    assert_eq!(schema.get("type").unwrap().as_str(), Some("object"));
+    let metadata = wasm_report("kernel-word-freq").metadata.unwrap();
+    let top = &metadata.entries[0];
+    assert_eq!(top.name, "top");
+    assert_eq!(top.schema.as_ref().unwrap()["type"], "object");
 }
 
 #[test]
@@ -208,4 +132,56 @@ fn empty_input_reaches_the_kernel_as_empty() {
         outcome.error.as_deref(),
         Some("the input has no header row")
     );
+}
+
+#[test]
+fn kiln_inspect_describes_a_kernel_and_refuses_a_hostile_one() {
+    let path = &kiln_tests::kernels::example_modules()["kernel-word-freq"];
+    let out = std::process::Command::new(kiln_tests::kiln_binary())
+        .arg("inspect")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("kernel:  kernel-word-freq 0.1.0 (ABI v1)"),
+        "{text}"
+    );
+    assert!(text.contains("entry top"), "{text}");
+    assert!(text.contains("kiln.output (func)"), "{text}");
+    assert!(text.contains("verdict: pass"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = dir.path().join("hostile.wasm");
+    let bytes = wat::parse_str(
+        r#"(module (import "wasi_snapshot_preview1" "sock_connect" (func (param i32 i32) (result i32))) (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    std::fs::write(&hostile, bytes).unwrap();
+    let out = std::process::Command::new(kiln_tests::kiln_binary())
+        .args(["inspect", "--json"])
+        .arg(&hostile)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "deny");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sock_connect") && err.contains("socket"),
+        "{err}"
+    );
+    std::fs::write(&hostile, b"\0asm garbage").unwrap();
+    let out = std::process::Command::new(kiln_tests::kiln_binary())
+        .arg("inspect")
+        .arg(&hostile)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[wasm-invalid]"));
 }

@@ -1,0 +1,4 @@
+//! The audit checks, one module each (in the manner of cargo-deny): each has its policy, its
+//! findings with stable codes, and its tests.
+
+pub mod wasm;

@@ -1,0 +1,103 @@
+//! Findings and verdicts, shared by every check.
+//!
+//! A finding has a stable code (`wasm-import-denied`, `abi-missing-alloc`, …), a severity and a
+//! message for people. The verdict of a set of findings is the worst severity in it.
+
+use serde::{Deserialize, Serialize};
+
+/// How much a finding weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Worth knowing; changes nothing.
+    Info,
+    /// A person must look before approving.
+    Review,
+    /// Refused.
+    Deny,
+}
+
+/// One thing a check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// A stable, machine-readable code.
+    pub code: String,
+    /// How much it weighs.
+    pub severity: Severity,
+    /// What was found, for people.
+    pub message: String,
+}
+
+impl Finding {
+    /// A finding with `code`, `severity` and `message`.
+    pub fn new(code: &str, severity: Severity, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            severity,
+            message: message.into(),
+        }
+    }
+
+    /// A deny finding.
+    pub fn deny(code: &str, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Deny, message)
+    }
+
+    /// A review finding.
+    pub fn review(code: &str, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Review, message)
+    }
+
+    /// An info finding.
+    pub fn info(code: &str, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Info, message)
+    }
+}
+
+/// The outcome of a set of findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Nothing that needs a person or refuses.
+    Pass,
+    /// Something a person must look at.
+    NeedsReview,
+    /// Refused.
+    Deny,
+}
+
+impl Verdict {
+    /// The verdict of `findings`: deny if any denies, needs-review if any needs review.
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        match findings.into_iter().map(|f| f.severity).max() {
+            Some(Severity::Deny) => Verdict::Deny,
+            Some(Severity::Review) => Verdict::NeedsReview,
+            _ => Verdict::Pass,
+        }
+    }
+
+    /// The verdict's name (`pass`, `needs-review`, `deny`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::NeedsReview => "needs-review",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_finding_decides() {
+        assert_eq!(Verdict::of(&[]), Verdict::Pass);
+        let info = Finding::info("a", "x");
+        let review = Finding::review("b", "x");
+        let deny = Finding::deny("c", "x");
+        assert_eq!(Verdict::of([&info]), Verdict::Pass);
+        assert_eq!(Verdict::of([&info, &review]), Verdict::NeedsReview);
+        assert_eq!(Verdict::of([&review, &deny, &info]), Verdict::Deny);
+    }
+}
