@@ -1,5 +1,5 @@
 //! `kiln inspect MODULE.wasm`: what a kernel module imports and exports, whether it keeps the
-//! kernel contract, and the wasm check's verdict under kiln's default policy.
+//! kernel contract, and the wasm check's verdict under kiln's default policy or a policy file.
 
 use std::path::PathBuf;
 
@@ -13,6 +13,9 @@ pub(crate) struct InspectArgs {
     /// The module (`.wasm`).
     #[arg(value_name = "MODULE.wasm")]
     module: PathBuf,
+    /// Check against this policy file instead of kiln's defaults.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -21,7 +24,11 @@ pub(crate) struct InspectArgs {
 pub(crate) fn run(args: InspectArgs) -> Result<()> {
     let bytes = std::fs::read(&args.module)
         .with_context(|| format!("reading {}", args.module.display()))?;
-    let report = wasm::check(&bytes, &WasmPolicy::default());
+    let policy = match &args.policy {
+        Some(path) => kiln_policy::policy_file::Policy::load(path)?.wasm,
+        None => WasmPolicy::default(),
+    };
+    let report = wasm::check(&bytes, &policy);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

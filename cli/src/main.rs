@@ -9,6 +9,7 @@ mod import;
 mod inspect;
 mod keys;
 mod password;
+mod policy;
 mod serve;
 
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Show a kernel module's imports, exports and contract, and the wasm check's verdict.
     Inspect(inspect::InspectArgs),
+    /// Check policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Import(args) => import::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Policy(command) => policy::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,7 +112,7 @@ impl Statement {
 }
 
 /// The kinds of statement kiln signs and accepts. Each is signed by a key of one role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StatementKind {
     /// SLSA Provenance v1 for a built `.wasm` and `.cwasm`, signed by a builder key.
     Provenance,

@@ -8,6 +8,7 @@
 //! - [`dsse`] and [`bundle`]: the DSSE envelope and the Sigstore bundle v0.3 that carry them.
 //! - [`keys`] and [`keyring`]: ECDSA P-256 keys, and the trusted keys with their roles.
 //! - [`attest`]: signing a statement into a bundle, and verifying a bundle, failing closed.
+//! - [`policy_file`]: policy files, parsed strictly and validated.
 //! - [`checks`] and [`findings`]: the audit checks (today: what a built module can do) and
 //!   their findings and verdicts.
 //!
@@ -25,6 +26,7 @@ pub mod findings;
 pub mod intoto;
 pub mod keyring;
 pub mod keys;
+pub mod policy_file;
 pub mod slsa;
 mod toml_error;
 

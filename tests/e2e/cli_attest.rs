@@ -220,3 +220,27 @@ fn malformed_inputs_are_one_line_errors() {
     let out = kiln(dir, "keys list --trust trust.toml");
     assert_refused(&out, "unknown field `role`");
 }
+
+#[test]
+fn kiln_policy_check_accepts_the_shipped_policy_and_names_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let shipped = kiln_tests::workspace_root().join("policies/default.toml");
+    let out = kiln(dir, &format!("policy check {}", shipped.display()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("valid policy sha256:"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[licenses]\nallow = [\"MIT\", \"GPL-9.0\"]\n",
+    )
+    .unwrap();
+    let out = kiln(dir, "policy check bad.toml");
+    assert_refused(
+        &out,
+        "bad.toml:2:17: `GPL-9.0` is not an SPDX licence identifier",
+    );
+}
