@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod attest;
+mod audit;
 mod client;
 mod events;
 mod import;
@@ -24,7 +25,7 @@ const EXIT_FAILURE: u8 = 1;
     name = "kiln",
     version,
     about = "kiln: a curated registry and policy-gated build service for WebAssembly notebook kernels",
-    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified; for `inspect`: not denied)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`"
+    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified; for `inspect`: not denied)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`\n  KILN_ADVISORY_DB   the RustSec advisory database directory for `kiln audit`"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +51,8 @@ enum Command {
     /// Check policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Audit a Cargo.lock against the RustSec advisory database.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Policy(command) => policy::run(command),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

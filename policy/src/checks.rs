@@ -1,4 +1,5 @@
 //! The audit checks, one module each (in the manner of cargo-deny): each has its policy, its
 //! findings with stable codes, and its tests.
 
+pub mod advisories;
 pub mod wasm;

@@ -244,3 +244,51 @@ fn kiln_policy_check_accepts_the_shipped_policy_and_names_errors() {
         "bad.toml:2:17: `GPL-9.0` is not an SPDX licence identifier",
     );
 }
+
+#[test]
+fn kiln_audit_flags_a_vulnerable_lockfile_and_passes_a_clean_one() {
+    let snapshot = kiln_tests::workspace_root().join("../shared/advisory-db");
+    if !snapshot.join("crates").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the advisory-db snapshot"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let source = "registry+https://github.com/rust-lang/crates.io-index";
+    std::fs::write(
+        dir.join("vulnerable.lock"),
+        format!("version = 4\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"{source}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("clean.lock"),
+        format!("version = 4\n[[package]]\nname = \"serde\"\nversion = \"1.0.228\"\nsource = \"{source}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policy.toml"),
+        "[advisories]\nmax_db_age_days = 100000\n",
+    )
+    .unwrap();
+    let db = snapshot.display().to_string();
+    let out = kiln(
+        dir,
+        &format!("audit vulnerable.lock --json --policy policy.toml --db {db}"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "deny");
+    assert_eq!(report["matches"][0]["id"], "RUSTSEC-2021-0003");
+    let out = kiln(
+        dir,
+        &format!("audit clean.lock --policy policy.toml --db {db}"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("verdict: pass"), "{}", stdout(&out));
+    std::fs::write(dir.join("broken.lock"), "[[package]]\nname = 3\n").unwrap();
+    let out = kiln(dir, &format!("audit broken.lock --db {db}"));
+    assert_refused(&out, "broken.lock");
+}
