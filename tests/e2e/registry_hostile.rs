@@ -67,6 +67,17 @@ fn publish(
     publish_raw(server, Some(token), publish_body(meta.as_bytes(), &tarball))
 }
 
+/// Publishes a well-formed crate `name@version`.
+fn publish_valid(server: &KilnServer, token: &str, name: &str, version: &str) -> (u16, String) {
+    publish(
+        server,
+        token,
+        name,
+        version,
+        CrateFile::valid(name, version).gzip(),
+    )
+}
+
 /// Asserts that `attempt` is refused with `status` and a message containing `needle`, and that
 /// nothing stored changed.
 fn refused(
@@ -99,13 +110,7 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
     });
     let alice = server.token("alice", &["publish"]);
     // One good version first, so that "unchanged" has something in it.
-    let (status, detail) = publish(
-        &server,
-        &alice,
-        "demo",
-        "0.1.0",
-        CrateFile::valid("demo", "0.1.0").gzip(),
-    );
+    let (status, detail) = publish_valid(&server, &alice, "demo", "0.1.0");
     assert_eq!(status, 200, "{detail}");
 
     let meta = metadata("demo", "0.2.0").to_string();
@@ -250,13 +255,7 @@ fn names_versions_and_tokens_are_enforced() {
     let server = KilnServer::start();
     let alice = server.token("alice", &["publish"]);
     let mallory = server.token("mallory", &["publish"]);
-    let (status, detail) = publish(
-        &server,
-        &alice,
-        "Kernel-Stats",
-        "1.0.0",
-        CrateFile::valid("Kernel-Stats", "1.0.0").gzip(),
-    );
+    let (status, detail) = publish_valid(&server, &alice, "Kernel-Stats", "1.0.0");
     assert_eq!(status, 200, "{detail}");
 
     // Squatting by case and separators.
@@ -265,15 +264,7 @@ fn names_versions_and_tokens_are_enforced() {
             &server,
             409,
             "conflicts with the existing crate `Kernel-Stats`",
-            || {
-                publish(
-                    &server,
-                    &mallory,
-                    squat,
-                    "1.0.0",
-                    CrateFile::valid(squat, "1.0.0").gzip(),
-                )
-            },
+            || publish_valid(&server, &mallory, squat, "1.0.0"),
         );
     }
     // Bad names and reserved names.
@@ -284,52 +275,22 @@ fn names_versions_and_tokens_are_enforced() {
         (&*"x".repeat(65), "longer than 64"),
     ] {
         refused(&server, 422, needle, || {
-            publish(
-                &server,
-                &alice,
-                name,
-                "1.0.0",
-                CrateFile::valid(name, "1.0.0").gzip(),
-            )
+            publish_valid(&server, &alice, name, "1.0.0")
         });
     }
     // Versions are unique, ignoring build metadata; not semver is refused.
     refused(&server, 409, "versions cannot be replaced", || {
-        publish(
-            &server,
-            &alice,
-            "Kernel-Stats",
-            "1.0.0",
-            CrateFile::valid("Kernel-Stats", "1.0.0").gzip(),
-        )
+        publish_valid(&server, &alice, "Kernel-Stats", "1.0.0")
     });
     refused(&server, 409, "already has version `1.0.0`", || {
-        publish(
-            &server,
-            &alice,
-            "Kernel-Stats",
-            "1.0.0+build.5",
-            CrateFile::valid("Kernel-Stats", "1.0.0+build.5").gzip(),
-        )
+        publish_valid(&server, &alice, "Kernel-Stats", "1.0.0+build.5")
     });
     refused(&server, 422, "not a valid semver", || {
-        publish(
-            &server,
-            &alice,
-            "Kernel-Stats",
-            "1.0",
-            CrateFile::valid("Kernel-Stats", "1.0").gzip(),
-        )
+        publish_valid(&server, &alice, "Kernel-Stats", "1.0")
     });
     // Someone else's crate.
     refused(&server, 403, "not an owner", || {
-        publish(
-            &server,
-            &mallory,
-            "Kernel-Stats",
-            "1.1.0",
-            CrateFile::valid("Kernel-Stats", "1.1.0").gzip(),
-        )
+        publish_valid(&server, &mallory, "Kernel-Stats", "1.1.0")
     });
 
     // Tokens: missing, unknown, wrong scope, limited to other crates, expired, revoked.
