@@ -1,5 +1,5 @@
-//! `kiln audit Cargo.lock`: the lockfile's crates against the RustSec advisory database under a
-//! policy (kiln's defaults unless `--policy`), with a table for people or JSON for scripts.
+//! `kiln audit Cargo.lock`: the lockfile's crates against the RustSec advisory database, the
+//! policy's bans and (with `--registry-index`) the allowed sources, under a policy (kiln's defaults unless `--policy`), with a table for people or JSON for scripts.
 //! Exits 1 when the verdict is deny.
 
 use std::path::PathBuf;
@@ -18,6 +18,10 @@ pub(crate) struct AuditArgs {
     /// The advisory database directory (default: the policy's `advisories.db`).
     #[arg(long, value_name = "DIR", env = "KILN_ADVISORY_DB")]
     db: Option<PathBuf>,
+    /// This registry's index URL: crates from anywhere else (and git or path dependencies) are
+    /// denied. Without it the sources check is not run.
+    #[arg(long, value_name = "URL", env = "KILN_REGISTRY_INDEX")]
+    registry_index: Option<String>,
     /// The policy file (default: kiln's built-in defaults, as in policies/default.toml).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -46,7 +50,15 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.lockfile.display()))?;
     let lockfile = advisories::parse_lockfile(&text)
         .with_context(|| format!("{}", args.lockfile.display()))?;
-    let (matches, findings) = advisories::check(&lockfile, &db, &policy.advisories, &today());
+    let (matches, mut findings) = advisories::check(&lockfile, &db, &policy.advisories, &today());
+    findings.extend(kiln_policy::checks::bans::check(&lockfile, &policy.bans));
+    if let Some(index) = &args.registry_index {
+        findings.extend(kiln_policy::checks::sources::check(
+            &lockfile,
+            index,
+            &policy.allow_registries,
+        ));
+    }
     let verdict = Verdict::of(&findings);
     if args.json {
         let report = serde_json::json!({

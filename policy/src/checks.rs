@@ -2,4 +2,7 @@
 //! findings with stable codes, and its tests.
 
 pub mod advisories;
+pub mod bans;
+pub mod sources;
+pub mod typosquat;
 pub mod wasm;

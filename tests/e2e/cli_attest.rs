@@ -288,6 +288,27 @@ fn kiln_audit_flags_a_vulnerable_lockfile_and_passes_a_clean_one() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("verdict: pass"), "{}", stdout(&out));
+    // Bans and sources, from the same command.
+    std::fs::write(
+        dir.join("policy.toml"),
+        "[advisories]\nmax_db_age_days = 100000\n[bans]\ndeny = [{ name = \"serde\", reason = \"testing bans\" }]\n",
+    )
+    .unwrap();
+    let out = kiln(
+        dir,
+        &format!(
+            "audit clean.lock --json --policy policy.toml --db {db} --registry-index sparse+http://127.0.0.1:1/index/"
+        ),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["banned", "source-registry"]);
     std::fs::write(dir.join("broken.lock"), "[[package]]\nname = 3\n").unwrap();
     let out = kiln(dir, &format!("audit broken.lock --db {db}"));
     assert_refused(&out, "broken.lock");
