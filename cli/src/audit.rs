@@ -22,6 +22,10 @@ pub(crate) struct AuditArgs {
     /// denied. Without it the sources check is not run.
     #[arg(long, value_name = "URL", env = "KILN_REGISTRY_INDEX")]
     registry_index: Option<String>,
+    /// The crate's Cargo.toml: `cargo metadata` (offline) then feeds the licence and build-time
+    /// code checks.
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
     /// The policy file (default: kiln's built-in defaults, as in policies/default.toml).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -52,6 +56,30 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         .with_context(|| format!("{}", args.lockfile.display()))?;
     let (matches, mut findings) = advisories::check(&lockfile, &db, &policy.advisories, &today());
     findings.extend(kiln_policy::checks::bans::check(&lockfile, &policy.bans));
+    if let Some(manifest) = &args.manifest_path {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .manifest_path(manifest)
+            .other_options(vec!["--offline".to_owned()])
+            .exec()
+            .map_err(|err| {
+                let text = err.to_string();
+                let detail: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                anyhow::anyhow!(
+                    "cargo metadata --offline for {} failed (its dependencies must be downloaded or vendored): {}",
+                    manifest.display(),
+                    detail.join(" ")
+                )
+            })?;
+        let crates = kiln_policy::checks::crates::from_metadata(
+            &metadata,
+            &kiln_policy::checks::crates::checksums(&lockfile),
+        );
+        findings.extend(kiln_policy::checks::licenses::check(
+            &crates,
+            &policy.licenses,
+        ));
+        findings.extend(kiln_policy::checks::build::check(&crates, &policy.build));
+    }
     if let Some(index) = &args.registry_index {
         findings.extend(kiln_policy::checks::sources::check(
             &lockfile,

@@ -3,6 +3,9 @@
 
 pub mod advisories;
 pub mod bans;
+pub mod build;
+pub mod crates;
+pub mod licenses;
 pub mod sources;
 pub mod typosquat;
 pub mod wasm;

@@ -131,10 +131,24 @@ struct RawLicenses {
     clarify: Vec<RawClarify>,
 }
 
+/// The licences allowed when a policy does not say: permissive licences common on crates.io.
+pub const DEFAULT_ALLOWED_LICENSES: &[&str] = &[
+    "Apache-2.0",
+    "MIT",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "Zlib",
+    "Unicode-3.0",
+];
+
 impl Default for RawLicenses {
     fn default() -> Self {
         Self {
-            allow: Vec::new(),
+            allow: DEFAULT_ALLOWED_LICENSES
+                .iter()
+                .map(|id| Spanned::new(0..0, (*id).to_owned()))
+                .collect(),
             unlicensed: Action::Deny,
             clarify: Vec::new(),
         }

@@ -17,6 +17,13 @@ fn the_shipped_default_policy_matches_the_built_in_defaults() {
     assert_eq!(policy.advisories, empty.advisories);
     assert_eq!(policy.build, empty.build);
     assert_eq!(policy.execution, empty.execution);
+    assert_eq!(policy.licenses, empty.licenses);
+    assert_eq!(policy.bans, empty.bans);
+    assert_eq!(policy.allow_registries, empty.allow_registries);
+    assert_eq!(
+        (policy.typosquat_distance, policy.typosquat_action),
+        (empty.typosquat_distance, empty.typosquat_action)
+    );
     assert!(policy.licenses.allow.contains("MIT"));
     assert_eq!(
         policy.execution.require,

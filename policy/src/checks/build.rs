@@ -1,0 +1,50 @@
+//! The build-time code check: build scripts, procedural macros and native links run code (or
+//! link code) at build time, which is how supply-chain attacks land. Each gets the policy's
+//! action, unless the exact crate version is in the policy's bypass list, pinned by checksum.
+
+use crate::checks::crates::CrateInfo;
+use crate::findings::Finding;
+use crate::policy_file::BuildPolicy;
+
+/// Build-time code findings for `crates`.
+pub fn check(crates: &[CrateInfo], policy: &BuildPolicy) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for krate in crates {
+        let subject = format!("{}@{}", krate.name, krate.version);
+        let bypassed = policy.bypass.iter().any(|(name, version, checksum)| {
+            *name == krate.name
+                && version.to_string() == krate.version
+                && krate.checksum == Some(*checksum)
+        });
+        if bypassed {
+            continue;
+        }
+        let mut flag =
+            |present: bool, action: crate::policy_file::Action, code: &str, what: String| {
+                if let (true, Some(severity)) = (present, action.severity()) {
+                    findings.push(Finding::new(code, severity, what));
+                }
+            };
+        flag(
+            krate.build_script,
+            policy.build_scripts,
+            "build-script",
+            format!("{subject} has a build script, which runs at build time"),
+        );
+        flag(
+            krate.proc_macro,
+            policy.proc_macros,
+            "build-proc-macro",
+            format!("{subject} is a procedural macro, which runs at build time"),
+        );
+        if let Some(links) = &krate.links {
+            flag(
+                true,
+                policy.native_links,
+                "build-native-links",
+                format!("{subject} links the native library `{links}`"),
+            );
+        }
+    }
+    findings
+}
