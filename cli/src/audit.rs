@@ -87,6 +87,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
             &policy.allow_registries,
         ));
     }
+    let findings = kiln_policy::checks::exceptions::apply(findings, &policy.exceptions, &today());
     let verdict = Verdict::of(&findings);
     if args.json {
         let report = serde_json::json!({

@@ -5,6 +5,7 @@ pub mod advisories;
 pub mod bans;
 pub mod build;
 pub mod crates;
+pub mod exceptions;
 pub mod licenses;
 pub mod sources;
 pub mod typosquat;

@@ -26,6 +26,9 @@ pub struct Finding {
     pub severity: Severity,
     /// What was found, for people.
     pub message: String,
+    /// The crate it is about (`NAME@VERSION`), when it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl Finding {
@@ -35,7 +38,20 @@ impl Finding {
             code: code.to_owned(),
             severity,
             message: message.into(),
+            subject: None,
         }
+    }
+
+    /// The finding, about the crate `subject` (`NAME@VERSION`).
+    pub fn with_subject(mut self, subject: &str) -> Self {
+        self.subject = Some(subject.to_owned());
+        self
+    }
+
+    /// The finding, about crate `name@version`.
+    pub fn about(mut self, name: &str, version: &str) -> Self {
+        self.subject = Some(format!("{name}@{version}"));
+        self
     }
 
     /// A deny finding.

@@ -288,6 +288,23 @@ fn kiln_audit_flags_a_vulnerable_lockfile_and_passes_a_clean_one() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("verdict: pass"), "{}", stdout(&out));
+    // A live exception accepts the finding, with its reason.
+    std::fs::write(
+        dir.join("excepted.toml"),
+        "[advisories]\nmax_db_age_days = 100000\n[[exceptions]]\ncode = \"advisory-vulnerability\"\ncrate = \"smallvec@1.6.0\"\nreason = \"insert_many is not called\"\nuntil = \"2099-12-31\"\n",
+    )
+    .unwrap();
+    let out = kiln(
+        dir,
+        &format!("audit vulnerable.lock --policy excepted.toml --db {db}"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("accepted until 2099-12-31: insert_many is not called"),
+        "{}",
+        stdout(&out)
+    );
+
     // Bans and sources, from the same command.
     std::fs::write(
         dir.join("policy.toml"),

@@ -191,11 +191,14 @@ pub fn check(
                 title: advisory.title().to_owned(),
             };
             if let Some(severity) = action.severity() {
-                findings.push(Finding::new(
-                    &format!("advisory-{kind}"),
-                    severity,
-                    format!("{} {}@{}: {}", m.id, m.package, m.version, m.title),
-                ));
+                findings.push(
+                    Finding::new(
+                        &format!("advisory-{kind}"),
+                        severity,
+                        format!("{} {}@{}: {}", m.id, m.package, m.version, m.title),
+                    )
+                    .about(&m.package, &m.version),
+                );
             }
             matches.push(m);
         }

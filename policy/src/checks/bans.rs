@@ -9,6 +9,7 @@ use crate::policy_file::Ban;
 pub fn check(lockfile: &Lockfile, bans: &[Ban]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for package in &lockfile.packages {
+        let start = findings.len();
         for ban in bans.iter().filter(|b| b.name == package.name.as_str()) {
             let version = semver::Version::parse(&package.version.to_string()).ok();
             let applies = match (&ban.version, &version) {
@@ -29,6 +30,9 @@ pub fn check(lockfile: &Lockfile, bans: &[Ban]) -> Vec<Finding> {
                     ),
                 ));
             }
+        }
+        for finding in &mut findings[start..] {
+            finding.subject = Some(format!("{}@{}", package.name, package.version));
         }
     }
     findings

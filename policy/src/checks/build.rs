@@ -22,7 +22,7 @@ pub fn check(crates: &[CrateInfo], policy: &BuildPolicy) -> Vec<Finding> {
         let mut flag =
             |present: bool, action: crate::policy_file::Action, code: &str, what: String| {
                 if let (true, Some(severity)) = (present, action.severity()) {
-                    findings.push(Finding::new(code, severity, what));
+                    findings.push(Finding::new(code, severity, what).with_subject(&subject));
                 }
             };
         flag(

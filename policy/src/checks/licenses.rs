@@ -16,21 +16,27 @@ pub fn check(crates: &[CrateInfo], policy: &LicensePolicy) -> Vec<Finding> {
                 let file = krate.license_file.as_deref().map_or_else(String::new, |f| {
                     format!(" (only a licence file, {f}; clarify it in the policy)")
                 });
-                findings.push(Finding::new(
-                    "license-missing",
-                    severity,
-                    format!("{subject} declares no licence expression{file}"),
-                ));
+                findings.push(
+                    Finding::new(
+                        "license-missing",
+                        severity,
+                        format!("{subject} declares no licence expression{file}"),
+                    )
+                    .with_subject(&subject),
+                );
             }
             continue;
         };
         let expression = match spdx::Expression::parse_mode(text, spdx::ParseMode::LAX) {
             Ok(expression) => expression,
             Err(err) => {
-                findings.push(Finding::deny(
-                    "license-invalid",
-                    format!("{subject}: `{text}` is not an SPDX expression: {err}"),
-                ));
+                findings.push(
+                    Finding::deny(
+                        "license-invalid",
+                        format!("{subject}: `{text}` is not an SPDX expression: {err}"),
+                    )
+                    .with_subject(&subject),
+                );
                 continue;
             }
         };
@@ -39,12 +45,15 @@ pub fn check(crates: &[CrateInfo], policy: &LicensePolicy) -> Vec<Finding> {
                 && matches!(&req.license, spdx::LicenseItem::Spdx { id, .. } if policy.allow.contains(id.name))
         });
         if !allowed {
-            findings.push(Finding::deny(
-                "license-denied",
-                format!(
-                    "{subject} is licensed `{text}`, which the allowed licences do not satisfy"
-                ),
-            ));
+            findings.push(
+                Finding::deny(
+                    "license-denied",
+                    format!(
+                        "{subject} is licensed `{text}`, which the allowed licences do not satisfy"
+                    ),
+                )
+                .with_subject(&subject),
+            );
         }
     }
     findings

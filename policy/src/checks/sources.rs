@@ -32,24 +32,30 @@ pub fn check(
         let subject = format!("{}@{}", package.name, package.version);
         match &package.source {
             None if !depended_on.contains(package.name.as_str()) => {}
-            None => findings.push(Finding::deny(
-                "source-path",
-                format!("{subject} is a path dependency; publish it to this registry instead"),
-            )),
-            Some(source) if source.is_git() => findings.push(Finding::deny(
-                "source-git",
-                format!(
-                    "{subject} comes from git ({}); only registry crates are audited",
-                    source.url()
-                ),
-            )),
+            None => findings.push(
+                Finding::deny(
+                    "source-path",
+                    format!("{subject} is a path dependency; publish it to this registry instead"),
+                )
+                .with_subject(&subject),
+            ),
+            Some(source) if source.is_git() => findings.push(
+                Finding::deny(
+                    "source-git",
+                    format!(
+                        "{subject} comes from git ({}); only registry crates are audited",
+                        source.url()
+                    ),
+                )
+                .with_subject(&subject),
+            ),
             Some(source) => {
                 let url = normalise(source.url().as_str());
                 if url != ours && !allowed.contains(&url) {
                     findings.push(Finding::deny(
                         "source-registry",
                         format!("{subject} comes from {url}, not this registry; import it with `kiln import` first"),
-                    ));
+                    ).with_subject(&subject));
                 }
             }
         }
