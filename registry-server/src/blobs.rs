@@ -71,35 +71,40 @@ impl FsBlobStore {
 
     /// Where the blob with `digest` lives.
     pub fn path_of(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root.join("sha256").join(&hex[..2]).join(hex)
+        blob_path(&self.root, digest)
     }
+}
 
-    fn write(&self, bytes: &[u8], digest: &Digest) -> Result<(), BlobError> {
-        use std::io::Write as _;
-        let target = self.path_of(digest);
-        if target.exists() {
-            return Ok(());
-        }
-        let dir = target.parent().expect("blob paths have a parent");
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut temp = tempfile::NamedTempFile::new_in(self.root.join("tmp")).map_err(io)?;
-        temp.write_all(bytes).map_err(io)?;
-        temp.as_file().sync_all().map_err(io)?;
-        temp.persist(&target).map_err(|err| io(err.error))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-        Ok(())
+fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
+    let hex = digest.hex();
+    root.join("sha256").join(&hex[..2]).join(hex)
+}
+
+/// Writes a blob under `root`: to a temporary file, fsync, rename, fsync the directory.
+fn write_blob(root: &Path, bytes: &[u8], digest: &Digest) -> Result<(), BlobError> {
+    use std::io::Write as _;
+    let target = blob_path(root, digest);
+    if target.exists() {
+        return Ok(());
     }
+    let dir = target.parent().expect("blob paths have a parent");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut temp = tempfile::NamedTempFile::new_in(root.join("tmp")).map_err(io)?;
+    temp.write_all(bytes).map_err(io)?;
+    temp.as_file().sync_all().map_err(io)?;
+    temp.persist(&target).map_err(|err| io(err.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    Ok(())
 }
 
 impl BlobStore for FsBlobStore {
     fn put(&self, bytes: Bytes) -> BoxFuture<'_, Result<Digest, BlobError>> {
         Box::pin(async move {
             let digest = Digest::of(&bytes);
-            let this = self.root.clone();
-            tokio::task::spawn_blocking(move || FsBlobStore { root: this }.write(&bytes, &digest))
+            let root = self.root.clone();
+            tokio::task::spawn_blocking(move || write_blob(&root, &bytes, &digest))
                 .await
                 .map_err(|err| BlobError::Io(err.to_string()))??;
             Ok(digest)

@@ -158,19 +158,11 @@ pub fn download_url(dl: &str, name: &str, version: &str, checksum: &str) -> Stri
     if !markers.iter().any(|m| dl.contains(m)) {
         return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
     }
-    let path = names::index_path(name);
-    let prefix = path.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
-    // `{prefix}` keeps the crate's case; the index path is lowercase.
-    let cased_prefix = match name.len() {
-        1 => "1".to_owned(),
-        2 => "2".to_owned(),
-        3 => format!("3/{}", &name[..1]),
-        _ => format!("{}/{}", &name[..2], &name[2..4]),
-    };
+    let prefix = names::index_prefix(name);
     dl.replace("{crate}", name)
         .replace("{version}", version)
-        .replace("{lowerprefix}", &prefix)
-        .replace("{prefix}", &cased_prefix)
+        .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
+        .replace("{prefix}", &prefix)
         .replace("{sha256-checksum}", checksum)
 }
 

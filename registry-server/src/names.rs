@@ -91,15 +91,21 @@ pub fn canonical(name: &str) -> String {
     name.to_ascii_lowercase().replace('-', "_")
 }
 
+/// The directory of a crate in the sparse index, as Cargo computes it, keeping the name's case
+/// (`1`, `2`, `3/a`, `ab/cd`). Cargo's `{prefix}` download marker is this.
+pub fn index_prefix(name: &str) -> String {
+    match name.len() {
+        1 => "1".to_owned(),
+        2 => "2".to_owned(),
+        3 => format!("3/{}", &name[..1]),
+        _ => format!("{}/{}", &name[..2], &name[2..4]),
+    }
+}
+
 /// The path of a crate's file in the sparse index, as Cargo computes it (lowercased).
 pub fn index_path(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
-    match lower.len() {
-        1 => format!("1/{lower}"),
-        2 => format!("2/{lower}"),
-        3 => format!("3/{}/{lower}", &lower[..1]),
-        _ => format!("{}/{}/{lower}", &lower[..2], &lower[2..4]),
-    }
+    format!("{}/{lower}", index_prefix(&lower))
 }
 
 #[cfg(test)]

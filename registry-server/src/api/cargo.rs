@@ -102,7 +102,7 @@ pub(super) async fn publish(
     let started = std::time::Instant::now();
     let frame =
         publish::parse_frame(&body).map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let tarball = Bytes::copy_from_slice(frame.tarball);
+    let tarball = body.slice_ref(frame.tarball);
     let subject = submit(&app, &auth, frame.metadata, tarball, None).await?;
     app.metrics.record_publish(started.elapsed());
     Ok(Json(serde_json::json!({

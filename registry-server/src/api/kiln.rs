@@ -264,6 +264,50 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> ApiResult
         .map_err(|err| ApiError::bad_request(format!("invalid request body: {err}")))
 }
 
+/// A review decision to record.
+struct Decision<'a> {
+    decision: &'static str,
+    reason: Option<&'a str>,
+    criteria: Option<&'a str>,
+    bundle: Option<String>,
+}
+
+/// Records a review decision and its event inside `tx`.
+async fn record_decision(
+    app: &AppState,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    version_id: i64,
+    auth: &crate::tokens::Authenticated,
+    subject: &str,
+    decision: Decision<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reviews (version_id, decision, reviewer, reason, criteria, bundle, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(version_id)
+    .bind(decision.decision)
+    .bind(auth.user_id)
+    .bind(decision.reason)
+    .bind(decision.criteria)
+    .bind(&decision.bundle)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let data = serde_json::json!({"reason": decision.reason, "criteria": decision.criteria});
+    events::append(
+        tx,
+        app.db.backend(),
+        decision.decision,
+        subject,
+        &auth.login,
+        data,
+    )
+    .await?;
+    Ok(())
+}
+
 /// `POST /api/kiln/v1/submissions/{name}/{version}/approve`: puts a built version in the index.
 /// Every dependency from this registry must already have an approved version.
 #[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/approve", request_body = Approval, responses((status = 200), (status = 409)))]
@@ -312,23 +356,13 @@ pub(crate) async fn approve(
             "{subject} changed state during approval; try again"
         )));
     }
-    sqlx::query("INSERT INTO reviews (version_id, decision, reviewer, criteria, bundle, created_at) VALUES ($1, 'approve', $2, $3, $4, $5)")
-        .bind(id)
-        .bind(auth.user_id)
-        .bind(&approval.criteria)
-        .bind(approval.bundle.as_ref().map(|b| b.to_string()))
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?;
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        "approve",
-        &subject,
-        &auth.login,
-        serde_json::json!({"criteria": approval.criteria}),
-    )
-    .await?;
+    let decision = Decision {
+        decision: "approve",
+        reason: None,
+        criteria: approval.criteria.as_deref(),
+        bundle: approval.bundle.as_ref().map(|b| b.to_string()),
+    };
+    record_decision(&app, &mut w.tx, id, &auth, &subject, decision, now).await?;
     w.commit().await?;
     app.index_cache.invalidate(&krate.name.to_ascii_lowercase());
     tracing::info!(%subject, reviewer = %auth.login, "approved");
@@ -366,22 +400,13 @@ pub(crate) async fn reject(
     .bind(id)
     .execute(&mut *w.tx)
     .await?;
-    sqlx::query("INSERT INTO reviews (version_id, decision, reviewer, reason, created_at) VALUES ($1, 'reject', $2, $3, $4)")
-        .bind(id)
-        .bind(auth.user_id)
-        .bind(&rejection.reason)
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?;
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        "reject",
-        &subject,
-        &auth.login,
-        serde_json::json!({"reason": rejection.reason}),
-    )
-    .await?;
+    let decision = Decision {
+        decision: "reject",
+        reason: Some(&rejection.reason),
+        criteria: None,
+        bundle: None,
+    };
+    record_decision(&app, &mut w.tx, id, &auth, &subject, decision, now).await?;
     w.commit().await?;
     Ok(Json(serde_json::json!({"ok": true, "state": "rejected"})))
 }
