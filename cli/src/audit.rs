@@ -1,13 +1,17 @@
 //! `kiln audit Cargo.lock`: the lockfile's crates against the RustSec advisory database, the
-//! policy's bans and (with `--registry-index`) the allowed sources, under a policy (kiln's defaults unless `--policy`), with a table for people or JSON for scripts.
+//! policy's bans, (with `--registry-index`) the allowed sources, (with `--manifest-path`) the
+//! licences and build-time code, and the policy's Rego rules, under a policy (kiln's defaults
+//! unless `--policy`). A report for people, or the audit report's JSON (`--json`) for scripts.
 //! Exits 1 when the verdict is deny.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
+use kiln_policy::audit::{AuditInput, Auditor};
 use kiln_policy::checks::advisories::{self, AdvisoryDb};
-use kiln_policy::findings::{Severity, Verdict};
+use kiln_policy::checks::crates::{self, CrateInfo};
+use kiln_policy::findings::Verdict;
 use kiln_policy::policy_file::Policy;
 
 #[derive(Debug, Args)]
@@ -34,7 +38,7 @@ pub(crate) struct AuditArgs {
     json: bool,
 }
 
-fn today() -> String {
+pub(crate) fn today() -> String {
     let now = std::time::SystemTime::now();
     humantime::format_rfc3339_seconds(now).to_string()[..10].to_owned()
 }
@@ -54,72 +58,55 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.lockfile.display()))?;
     let lockfile = advisories::parse_lockfile(&text)
         .with_context(|| format!("{}", args.lockfile.display()))?;
-    let (matches, mut findings) = advisories::check(&lockfile, &db, &policy.advisories, &today());
-    findings.extend(kiln_policy::checks::bans::check(&lockfile, &policy.bans));
-    if let Some(manifest) = &args.manifest_path {
-        let metadata = cargo_metadata::MetadataCommand::new()
-            .manifest_path(manifest)
-            .other_options(vec!["--offline".to_owned()])
-            .exec()
-            .map_err(|err| {
-                let text = err.to_string();
-                let detail: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-                anyhow::anyhow!(
-                    "cargo metadata --offline for {} failed (its dependencies must be downloaded or vendored): {}",
-                    manifest.display(),
-                    detail.join(" ")
-                )
-            })?;
-        let crates = kiln_policy::checks::crates::from_metadata(
-            &metadata,
-            &kiln_policy::checks::crates::checksums(&lockfile),
-        );
-        findings.extend(kiln_policy::checks::licenses::check(
-            &crates,
-            &policy.licenses,
-        ));
-        findings.extend(kiln_policy::checks::build::check(&crates, &policy.build));
+    let crates = match &args.manifest_path {
+        Some(manifest) => Some(crate_infos(manifest, &lockfile)?),
+        None => None,
+    };
+    let today = today();
+    let report = Auditor {
+        policy: &policy,
+        db: &db,
     }
-    if let Some(index) = &args.registry_index {
-        findings.extend(kiln_policy::checks::sources::check(
-            &lockfile,
-            index,
-            &policy.allow_registries,
-        ));
-    }
-    let findings = kiln_policy::checks::exceptions::apply(findings, &policy.exceptions, &today());
-    let verdict = Verdict::of(&findings);
+    .audit(&AuditInput {
+        subject: None,
+        lockfile: &lockfile,
+        crates: crates.as_deref(),
+        registry_index: args.registry_index.as_deref(),
+        approved_names: &[],
+        today: &today,
+    })?;
+    let verdict = report.verdict;
     if args.json {
-        let report = serde_json::json!({
-            "lockfile": args.lockfile.display().to_string(),
-            "packages": lockfile.packages.len(),
-            "policy_digest": policy.digest.to_string(),
-            "advisory_db": {"path": db.path, "advisories": db.count, "newest": db.newest},
-            "matches": matches,
-            "findings": findings,
-            "verdict": verdict.as_str(),
-        });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "{}: {} packages against {} advisories (newest {})",
-            args.lockfile.display(),
-            lockfile.packages.len(),
-            db.count,
-            db.newest
-        );
-        for finding in &findings {
-            let severity = match finding.severity {
-                Severity::Deny => "deny",
-                Severity::Review => "review",
-                Severity::Info => "info",
-            };
-            println!("  {severity:<6} [{}] {}", finding.code, finding.message);
-        }
-        println!("verdict: {}", verdict.as_str());
+        print!("{}", report.render_text());
     }
     if verdict == Verdict::Deny {
         bail!("{} is denied by the audit", args.lockfile.display());
     }
     Ok(())
+}
+
+/// What `cargo metadata --offline` says about each crate of `manifest`'s build.
+fn crate_infos(
+    manifest: &std::path::Path,
+    lockfile: &advisories::Lockfile,
+) -> Result<Vec<CrateInfo>> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(manifest)
+        .other_options(vec!["--offline".to_owned()])
+        .exec()
+        .map_err(|err| {
+            let text = err.to_string();
+            let detail: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            anyhow::anyhow!(
+                "cargo metadata --offline for {} failed (its dependencies must be downloaded or vendored): {}",
+                manifest.display(),
+                detail.join(" ")
+            )
+        })?;
+    Ok(crates::from_metadata(
+        &metadata,
+        &crates::checksums(lockfile),
+    ))
 }

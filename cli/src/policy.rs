@@ -22,12 +22,13 @@ pub(crate) fn run(command: PolicyCommand) -> Result<()> {
         PolicyCommand::Check { file } => {
             let policy = Policy::load(&file)?;
             println!(
-                "{}: valid policy {} ({} allowed licences, {} bans, {} exceptions, requires {})",
+                "{}: valid policy {} ({} allowed licences, {} bans, {} exceptions, {} rule files, requires {})",
                 file.display(),
                 policy.digest,
                 policy.licenses.allow.len(),
                 policy.bans.len(),
                 policy.exceptions.len(),
+                policy.rules.names().len(),
                 policy
                     .execution
                     .require

@@ -9,14 +9,18 @@
 //! - [`keys`] and [`keyring`]: ECDSA P-256 keys, and the trusted keys with their roles.
 //! - [`attest`]: signing a statement into a bundle, and verifying a bundle, failing closed.
 //! - [`policy_file`]: policy files, parsed strictly and validated.
-//! - [`checks`] and [`findings`]: the audit checks (today: what a built module can do) and
-//!   their findings and verdicts.
+//! - [`checks`] and [`findings`]: the audit checks, one module each, and their findings and
+//!   verdicts; [`rules`]: custom checks in Rego.
+//! - [`manifest`], [`revocation`] and [`preflight`]: what the executor decides before a cell
+//!   runs.
+//! - [`audit`]: one audit of a crate and its dependency graph, its report and its statement.
 //!
 //! This crate does no I/O beyond reading files it is handed, and no HTTP.
 
 #![forbid(unsafe_code)]
 
 pub mod attest;
+pub mod audit;
 mod base64_bytes;
 pub mod bundle;
 pub mod checks;
@@ -26,7 +30,11 @@ pub mod findings;
 pub mod intoto;
 pub mod keyring;
 pub mod keys;
+pub mod manifest;
 pub mod policy_file;
+pub mod preflight;
+pub mod revocation;
+pub mod rules;
 pub mod slsa;
 mod toml_error;
 

@@ -15,6 +15,7 @@ use crate::checks::wasm::{AllMarker, AllowedFunctions, WasmPolicy};
 use crate::digest::Digest;
 use crate::findings::Severity;
 use crate::intoto::StatementKind;
+use crate::rules::Rules;
 
 /// Why a policy file is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +94,14 @@ struct RawPolicy {
     execution: RawExecution,
     #[serde(default)]
     exceptions: Vec<RawException>,
+    #[serde(default)]
+    rules: RawRules,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRules {
+    files: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +115,7 @@ struct RawAdvisories {
     yanked: Action,
     severity_threshold: AdvisorySeverity,
     max_db_age_days: u32,
+    revoke_affected: bool,
 }
 
 impl Default for RawAdvisories {
@@ -119,6 +129,7 @@ impl Default for RawAdvisories {
             yanked: Action::Review,
             severity_threshold: AdvisorySeverity::None,
             max_db_age_days: 30,
+            revoke_affected: false,
         }
     }
 }
@@ -324,6 +335,9 @@ pub struct AdvisoryPolicy {
     pub severity_threshold: AdvisorySeverity,
     /// The oldest the database may be, in days.
     pub max_db_age_days: u32,
+    /// Whether a re-audit that finds a new denying advisory in an approved version revokes it
+    /// (otherwise it is recorded as an event for an admin).
+    pub revoke_affected: bool,
 }
 
 /// The licence rules.
@@ -416,6 +430,8 @@ pub struct Policy {
     pub execution: ExecutionPolicy,
     /// Exceptions.
     pub exceptions: Vec<Exception>,
+    /// Custom Rego rules.
+    pub rules: Rules,
 }
 
 /// Whether `text` is a real calendar date written YYYY-MM-DD.
@@ -453,11 +469,18 @@ impl Policy {
             column: 0,
             message: format!("cannot read the policy: {err}"),
         })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse_in(&text, &path.display().to_string(), path.parent())
     }
 
-    /// Parses and validates policy text; `name` names it in errors.
+    /// Parses and validates policy text; `name` names it in errors. Rule files cannot be named
+    /// here (there is no directory to find them in): use [`Policy::load`] or
+    /// [`Policy::parse_in`].
     pub fn parse(text: &str, name: &str) -> Result<Self, PolicyError> {
+        Self::parse_in(text, name, None)
+    }
+
+    /// Parses and validates policy text whose rule files are relative to `dir`.
+    pub fn parse_in(text: &str, name: &str, dir: Option<&Path>) -> Result<Self, PolicyError> {
         let at = |span: std::ops::Range<usize>, message: String| {
             let before = &text[..span.start.min(text.len())];
             PolicyError {
@@ -579,6 +602,27 @@ impl Policy {
                 until: exception.until.into_inner(),
             });
         }
+        let mut rule_files = Vec::new();
+        for file in &raw.rules.files {
+            let Some(dir) = dir else {
+                return Err(at(
+                    file.span(),
+                    "rule files need a policy file on disk to be found relative to".into(),
+                ));
+            };
+            let path = dir.join(file.get_ref());
+            let text = std::fs::read_to_string(&path).map_err(|err| {
+                at(
+                    file.span(),
+                    format!("cannot read the rule file {}: {err}", path.display()),
+                )
+            })?;
+            let source = (path.display().to_string(), text);
+            Rules::from_sources(vec![source.clone()])
+                .map_err(|err| at(file.span(), err.to_string()))?;
+            rule_files.push(source);
+        }
+        let rules = Rules::from_sources(rule_files).map_err(|err| at(0..0, err.to_string()))?;
         let a = raw.advisories;
         Ok(Policy {
             digest: Digest::of(text.as_bytes()),
@@ -591,6 +635,7 @@ impl Policy {
                 yanked: a.yanked,
                 severity_threshold: a.severity_threshold,
                 max_db_age_days: a.max_db_age_days,
+                revoke_affected: a.revoke_affected,
             },
             licenses: LicensePolicy {
                 allow,
@@ -621,6 +666,7 @@ impl Policy {
                 revocation_max_age_secs: raw.execution.revocation_max_age_secs,
             },
             exceptions,
+            rules,
         })
     }
 }

@@ -9,10 +9,11 @@
 
 use std::path::Path;
 
+use rustsec::Database;
+pub use rustsec::Lockfile;
 use rustsec::advisory::Informational;
 use rustsec::database::Query;
-use rustsec::{Database, Lockfile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::findings::Finding;
 use crate::policy_file::{Action, AdvisoryPolicy, AdvisorySeverity};
@@ -42,6 +43,9 @@ pub struct AdvisoryDb {
     pub count: usize,
     /// Where it was loaded from.
     pub path: String,
+    /// Its revision: the git commit checked out, the commit a snapshot's `SNAPSHOT` file names,
+    /// or else a digest of its advisory files.
+    pub revision: String,
 }
 
 impl std::fmt::Debug for AdvisoryDb {
@@ -50,6 +54,7 @@ impl std::fmt::Debug for AdvisoryDb {
             .field("path", &self.path)
             .field("count", &self.count)
             .field("newest", &self.newest)
+            .field("revision", &self.revision)
             .finish()
     }
 }
@@ -67,13 +72,64 @@ impl AdvisoryDb {
             .max()
             .unwrap_or_default();
         let count = db.iter().count();
+        let revision = revision(path, &db);
         Ok(Self {
             db,
             newest,
             count,
             path: path.display().to_string(),
+            revision,
         })
     }
+}
+
+/// The revision of the database in `path` (see [`AdvisoryDb::revision`]).
+fn revision(path: &Path, db: &Database) -> String {
+    if let Some(commit) = git_head(path) {
+        return commit;
+    }
+    if let Ok(snapshot) = std::fs::read_to_string(path.join("SNAPSHOT"))
+        && let Some(commit) = snapshot
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .find(|word| word.len() == 40)
+    {
+        return commit.to_owned();
+    }
+    // No history: name the content. Ids and modification dates change when advisories do.
+    let mut ids: Vec<String> = db
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a.id(),
+                a.metadata.date.as_str(),
+                a.metadata.withdrawn.as_ref().map_or("", |d| d.as_str())
+            )
+        })
+        .collect();
+    ids.sort();
+    crate::Digest::of(ids.join("\n").as_bytes()).to_string()
+}
+
+/// The commit checked out in the git repository at `path`, read from `.git` without a git
+/// library: `HEAD` is a commit id or a ref, found loose or in `packed-refs`.
+pub fn git_head(path: &Path) -> Option<String> {
+    let git = path.join(".git");
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let is_commit = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return is_commit(head).then(|| head.to_owned());
+    };
+    if let Ok(commit) = std::fs::read_to_string(git.join(reference)) {
+        let commit = commit.trim();
+        return is_commit(commit).then(|| commit.to_owned());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed.lines().find_map(|line| {
+        let (commit, name) = line.split_once(' ')?;
+        (name == reference && is_commit(commit)).then(|| commit.to_owned())
+    })
 }
 
 /// Parses a `Cargo.lock`.
@@ -91,7 +147,7 @@ pub fn parse_lockfile(text: &str) -> Result<Lockfile, AdvisoryError> {
 }
 
 /// One advisory matched to a locked crate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Match {
     /// The advisory id (`RUSTSEC-YYYY-NNNN`).
     pub id: String,

@@ -1,0 +1,356 @@
+//! The preflight decision: may this cell run this artifact? Pure and fast: it reads only what it
+//! is handed (the cell's contract, the artifact's manifest and statements, the pins, the
+//! revocation list, the clock) and answers allow, or deny with *every* reason, each with a
+//! stable code.
+//!
+//! Signature checks dominate the cost, so verified statements are cached by the digest of their
+//! bundle: a bundle is verified once per [`Preflight`] (one keyring), and later decisions about
+//! the same artifact only look it up.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::attest::{Expectation, Verified, Verifier};
+use crate::checks::wasm::{AllowedFunctions, WasmPolicy};
+use crate::digest::Digest;
+use crate::intoto::StatementKind;
+use crate::keyring::Keyring;
+use crate::manifest::ArtifactManifest;
+use crate::policy_file::ExecutionPolicy;
+use crate::revocation::RevocationList;
+use crate::slsa::Provenance;
+
+/// The host module every kernel may import from (the ABI itself).
+const HOST_MODULE: &str = kiln_kernel::abi::HOST_MODULE;
+
+/// A cell's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Fuel (the cost unit).
+    pub fuel: u64,
+    /// Linear memory in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock time in milliseconds.
+    pub wall_ms: u64,
+    /// Output in bytes.
+    pub output_bytes: u64,
+}
+
+/// What a cell asks of its kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellContract {
+    /// The entry point.
+    pub entry: String,
+    /// Imports granted, as `MODULE.FUNCTION` or `MODULE.*`. The `kiln` host module is always
+    /// granted.
+    pub grants: BTreeSet<String>,
+    /// The limits the cell runs under.
+    pub limits: Limits,
+}
+
+/// The digests a notebook's lock pins for a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pins {
+    /// The `.wasm`.
+    pub wasm: Digest,
+    /// The `.cwasm`, when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwasm: Option<Digest>,
+}
+
+/// A signed statement about the artifact: a bundle and the digest of its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Attestation<'a> {
+    /// The SHA-256 of `json` (the content address it was stored and fetched by).
+    pub digest: Digest,
+    /// The bundle.
+    pub json: &'a [u8],
+}
+
+/// Everything one decision looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct PreflightInput<'a> {
+    /// What the cell asks.
+    pub cell: &'a CellContract,
+    /// The artifact's manifest and its digest.
+    pub manifest: &'a ArtifactManifest,
+    /// The manifest's digest (of its stored bytes).
+    pub manifest_digest: Digest,
+    /// What the notebook pins.
+    pub pins: &'a Pins,
+    /// The artifact's statements.
+    pub attestations: &'a [Attestation<'a>],
+    /// The current revocation list, verified.
+    pub revocations: &'a RevocationList,
+    /// Now (Unix milliseconds).
+    pub now_ms: u64,
+    /// This engine's `precompile_compatibility_hash`.
+    pub engine_compatibility: &'a str,
+}
+
+/// One reason a cell may not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// A stable code (`digest-mismatch`, `revoked`, `missing-statement`, `import-not-granted`,
+    /// …).
+    pub code: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Whether the cell may run.
+    pub allow: bool,
+    /// Every reason it may not (empty when allowed).
+    pub reasons: Vec<Reason>,
+    /// Whether the `.cwasm` can be loaded by this engine; otherwise the verified `.wasm` must be
+    /// compiled locally.
+    pub use_precompiled: bool,
+}
+
+/// Decides preflights under one execution policy and one keyring, caching verified statements.
+#[derive(Debug)]
+pub struct Preflight {
+    keyring: Keyring,
+    execution: ExecutionPolicy,
+    wasm: WasmPolicy,
+    verified: RwLock<HashMap<Digest, Arc<Result<Verified, String>>>>,
+}
+
+/// The cache holds at most this many verification results; past it, it starts over.
+const CACHE_LIMIT: usize = 65_536;
+
+impl Preflight {
+    /// A preflight that trusts `keyring` under `execution` limits and `wasm` import rules.
+    pub fn new(keyring: Keyring, execution: ExecutionPolicy, wasm: WasmPolicy) -> Self {
+        Self {
+            keyring,
+            execution,
+            wasm,
+            verified: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The verified statement in `attestation` (signature and key only; the caller checks kind
+    /// and subject), from the cache when it was verified before.
+    fn verified(&self, attestation: &Attestation<'_>) -> Arc<Result<Verified, String>> {
+        if let Some(hit) = self
+            .verified
+            .read()
+            .expect("preflight cache lock")
+            .get(&attestation.digest)
+        {
+            return hit.clone();
+        }
+        let result = if Digest::of(attestation.json) == attestation.digest {
+            Verifier::new(&self.keyring)
+                .verify_json(attestation.json, Expectation::default())
+                .map_err(|err| format!("{} ({})", err, err.code()))
+        } else {
+            Err("the bundle's bytes do not match its digest".to_owned())
+        };
+        let result = Arc::new(result);
+        let mut cache = self.verified.write().expect("preflight cache lock");
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(attestation.digest, result.clone());
+        result
+    }
+
+    /// Decides whether `input.cell` may run `input.manifest`'s artifact.
+    pub fn decide(&self, input: &PreflightInput<'_>) -> Decision {
+        let mut reasons = Vec::new();
+        let mut deny = |code: &str, message: String| {
+            reasons.push(Reason {
+                code: code.to_owned(),
+                message,
+            });
+        };
+        let m = input.manifest;
+        let what = format!("{}@{}", m.krate, m.version);
+
+        // Pins.
+        if m.wasm != input.pins.wasm {
+            deny(
+                "digest-mismatch",
+                format!(
+                    "{what}: the module is {} but the notebook pins {}",
+                    m.wasm, input.pins.wasm
+                ),
+            );
+        }
+        if let Some(pinned) = input.pins.cwasm
+            && m.cwasm != Some(pinned)
+        {
+            deny(
+                "digest-mismatch",
+                format!("{what}: the precompiled module is not the pinned {pinned}"),
+            );
+        }
+
+        // Revocation.
+        let age_ms = input.now_ms.saturating_sub(input.revocations.issued_at_ms);
+        if age_ms > self.execution.revocation_max_age_secs.saturating_mul(1000) {
+            deny(
+                "revocation-list-stale",
+                format!(
+                    "the revocation list is {} s old; the policy allows {} s",
+                    age_ms / 1000,
+                    self.execution.revocation_max_age_secs
+                ),
+            );
+        }
+        for digest in [Some(m.wasm), m.cwasm, Some(m.crate_checksum)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(reason) = input.revocations.reason(&digest) {
+                deny("revoked", format!("{what}: {digest} is revoked: {reason}"));
+            }
+        }
+
+        // Statements: each required kind, by a trusted key of its role, about this artifact.
+        let mut found: BTreeMap<StatementKind, Arc<Result<Verified, String>>> = BTreeMap::new();
+        let mut failures = Vec::new();
+        for attestation in input.attestations {
+            let result = self.verified(attestation);
+            match &*result {
+                Ok(verified) => {
+                    let subject = match verified.kind {
+                        StatementKind::Audit => m.crate_checksum,
+                        _ => m.wasm,
+                    };
+                    if verified.statement.has_subject(&subject) {
+                        found.entry(verified.kind).or_insert(result.clone());
+                    }
+                }
+                Err(message) => failures.push(message.clone()),
+            }
+        }
+        for kind in &self.execution.require {
+            if !found.contains_key(kind) {
+                let mut message = format!(
+                    "{what}: no {} statement about it signed by a trusted {} key",
+                    kind.as_str(),
+                    kind.signer_role().as_str()
+                );
+                if !failures.is_empty() {
+                    message.push_str(&format!(" (refused bundles: {})", failures.join("; ")));
+                }
+                deny("missing-statement", message);
+            }
+        }
+        if let Some(Ok(verified)) = found.get(&StatementKind::Provenance).map(|r| &**r) {
+            let names_manifest = verified
+                .statement
+                .predicate_as::<Provenance>()
+                .is_ok_and(|p| {
+                    p.run_details
+                        .byproducts
+                        .iter()
+                        .any(|b| b.sha256() == Some(input.manifest_digest))
+                });
+            if !names_manifest {
+                deny(
+                    "manifest-unsigned",
+                    format!("{what}: the provenance does not name this manifest"),
+                );
+            }
+        }
+
+        // The entry point.
+        let export = format!("{}{}", kiln_kernel::abi::ENTRY_PREFIX, input.cell.entry);
+        if !m.entries.iter().any(|e| e.name == input.cell.entry) || !m.exports.contains(&export) {
+            deny(
+                "entry-missing",
+                format!(
+                    "{what} has no entry point `{}` (it has: {})",
+                    input.cell.entry,
+                    m.entries
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+
+        // Capabilities: imports ⊆ grants ⊆ what the policy allows.
+        let granted = |module: &str, name: &str| {
+            module == HOST_MODULE
+                || input.cell.grants.contains(&format!("{module}.*"))
+                || input.cell.grants.contains(&format!("{module}.{name}"))
+        };
+        for import in &m.imports {
+            if !granted(&import.module, &import.name) {
+                deny(
+                    "import-not-granted",
+                    format!(
+                        "{what} imports {}.{}, which the cell does not grant",
+                        import.module, import.name
+                    ),
+                );
+            }
+        }
+        for grant in &input.cell.grants {
+            let allowed = grant.split_once('.').is_some_and(|(module, name)| {
+                match self.wasm.allowed_imports.get(module) {
+                    Some(AllowedFunctions::All(_)) => true,
+                    Some(AllowedFunctions::Only(names)) => name != "*" && names.contains(name),
+                    None => false,
+                }
+            });
+            if !allowed {
+                deny(
+                    "grant-not-allowed",
+                    format!("the cell grants `{grant}`, which the policy does not allow"),
+                );
+            }
+        }
+
+        // Limits.
+        let limits = input.cell.limits;
+        for (name, asked, max) in [
+            ("fuel", limits.fuel, self.execution.max_fuel),
+            (
+                "memory_bytes",
+                limits.memory_bytes,
+                self.execution.max_memory_bytes,
+            ),
+            ("wall_ms", limits.wall_ms, self.execution.max_wall_ms),
+            (
+                "output_bytes",
+                limits.output_bytes,
+                self.execution.max_output_bytes,
+            ),
+        ] {
+            if asked > max {
+                deny(
+                    "limit-exceeded",
+                    format!("the cell asks for {name} = {asked}; the policy allows at most {max}"),
+                );
+            }
+        }
+
+        Decision {
+            allow: reasons.is_empty(),
+            reasons,
+            use_precompiled: m.cwasm.is_some()
+                && !m.compatibility_hash.is_empty()
+                && m.compatibility_hash == input.engine_compatibility,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
