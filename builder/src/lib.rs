@@ -1,6 +1,14 @@
-//! kiln's hermetic builder (crate `kiln-builder`).
+//! kiln's workers (crate `kiln-builder`): they claim jobs from the registry's queue over its
+//! worker API, so they run the same in `kiln serve` or as separate processes.
 //!
-//! This is where safe unpacking, resolution against the curated index, the sandboxed offline
-//! `cargo build` to `wasm32-wasip1`, ahead-of-time precompilation (with the engine settings of
-//! `kiln_executor::engine`) and signed provenance live (see README.md). Nothing is implemented
-//! here yet: the crate exists so that the workspace has its final shape.
+//! - [`client`]: the worker API (claim, heartbeat, blobs, complete, fail).
+//! - [`unpack`]: unpacking a `.crate` into a directory, refusing anything but plain files.
+//! - [`audit`]: the audit job: `cargo metadata` against the registry's own index, every check of
+//!   the policy, a signed audit statement.
+//!
+//! Hermetic builds (sandboxed offline `cargo build` to `wasm32-wasip1`, AOT precompilation and
+//! signed provenance) come next, in the same shape.
+
+pub mod audit;
+pub mod client;
+pub mod unpack;

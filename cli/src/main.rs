@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod advisories;
 mod attest;
 mod audit;
 mod client;
@@ -53,6 +54,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Audit a Cargo.lock against the RustSec advisory database.
     Audit(audit::AuditArgs),
+    /// Show or sync the RustSec advisory database (a local one, or the server's).
+    #[command(subcommand)]
+    Advisories(advisories::AdvisoriesCommand),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Policy(command) => policy::run(command),
         Command::Audit(args) => audit::run(args),
+        Command::Advisories(command) => advisories::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

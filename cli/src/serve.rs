@@ -35,6 +35,20 @@ pub(crate) struct ServeArgs {
     /// The largest publish accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = kiln_registry::config::DEFAULT_MAX_PUBLISH_BYTES)]
     max_publish_bytes: usize,
+    /// The audit policy (default: kiln's built-in defaults, as in policies/default.toml).
+    #[arg(long, value_name = "FILE", env = "KILN_POLICY")]
+    policy: Option<PathBuf>,
+    /// The advisory database audits read and `kiln advisories sync` replaces
+    /// (default: DATA/advisory-db).
+    #[arg(long, value_name = "DIR")]
+    advisory_db: Option<PathBuf>,
+    /// Where the advisory database is synced from: a directory (a snapshot) or a git URL
+    /// (https://github.com/rustsec/advisory-db.git). Synced on start when the database is missing.
+    #[arg(long, value_name = "SOURCE", env = "KILN_ADVISORY_SOURCE")]
+    advisory_source: Option<String>,
+    /// Run no workers in this process (they run as separate processes instead).
+    #[arg(long)]
+    no_builder: bool,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
@@ -65,6 +79,32 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config.auth_required = args.auth_required;
     config.max_publish_bytes = args.max_publish_bytes;
     config.publish_per_minute = args.publish_per_minute;
+    if let Some(path) = &args.policy {
+        config.policy = kiln_policy::policy_file::Policy::load(path)?;
+    }
+    let advisory_db = args
+        .advisory_db
+        .clone()
+        .unwrap_or_else(|| args.data.join("advisory-db"));
+    config.advisory_db = Some(advisory_db.clone());
+    config.advisory_source = args.advisory_source.clone();
+    if !advisory_db.join("crates").is_dir() {
+        match &args.advisory_source {
+            Some(source) => {
+                let source = source.clone();
+                let into = advisory_db.clone();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    kiln_registry::advisory_db::sync(&source, &into)
+                })
+                .await??;
+                tracing::info!(revision = %outcome.after, advisories = outcome.advisories, "synced the advisory database");
+            }
+            None => tracing::warn!(
+                path = %advisory_db.display(),
+                "no advisory database: audits wait until one is synced (kiln serve --advisory-source, or kiln advisories sync)"
+            ),
+        }
+    }
     let app = kiln_registry::open(
         config.clone(),
         &args.data,
@@ -89,7 +129,38 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let _ = stdout
         .write_all(banner.as_bytes())
         .and_then(|()| stdout.flush());
-    kiln_registry::serve(app, listener, shutdown_signal()).await?;
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    if !args.no_builder {
+        let token = kiln_registry::worker_token(&app, &args.data).await?;
+        let client = kiln_builder::client::Client::new(
+            &format!("http://{address}"),
+            &token,
+            &format!("in-process-{}", std::process::id()),
+        );
+        let settings = kiln_builder::audit::AuditSettings {
+            policy: app.config.policy.clone(),
+            advisory_db,
+            key: app.keys.builder.clone(),
+        };
+        let mut stopped = workers_stopped.clone();
+        workers.push(tokio::spawn(kiln_builder::audit::run(
+            client,
+            settings,
+            std::time::Duration::from_millis(250),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
+    }
+    kiln_registry::serve(app, listener, async move {
+        shutdown_signal().await;
+        let _ = stop_workers.send(true);
+    })
+    .await?;
+    for worker in workers {
+        let _ = worker.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -21,6 +21,9 @@ use crate::rules::RulesError;
 /// The schema of [`AuditReport`] as JSON; a change that breaks readers gets a new version.
 pub const REPORT_SCHEMA: &str = "https://kiln.dev/schemas/audit-report/v1";
 
+/// The source given to a submission's own package when no registry index is known.
+pub const SUBMISSION_SOURCE: &str = "sparse+https://kiln.invalid/index/";
+
 /// The crate being audited, as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditSubject {
@@ -134,6 +137,9 @@ pub enum AuditError {
     /// A Rego rule failed to evaluate.
     #[error(transparent)]
     Rules(#[from] RulesError),
+    /// The lockfile could not be rebuilt with the submission's source.
+    #[error("{0}")]
+    Lockfile(advisories::AdvisoryError),
     /// The input could not be turned into the rules' input document.
     #[error("cannot build the rules' input document: {0}")]
     Input(#[from] serde_json::Error),
@@ -194,6 +200,29 @@ impl Auditor<'_> {
     pub fn audit(&self, input: &AuditInput<'_>) -> Result<AuditReport, AuditError> {
         let policy = self.policy;
         let mut checks = vec!["advisories".to_owned(), "bans".to_owned()];
+        // A submission is itself a registry crate: give its root package this registry as its
+        // source and its `.crate` checksum, so that advisories about it match too, and a
+        // re-audit of the report's packages sees it.
+        let mut packages = locked_packages(input.lockfile);
+        let patched;
+        let lockfile = match input.subject {
+            Some(subject) => {
+                for p in packages.iter_mut().filter(|p| {
+                    p.source.is_none() && p.name == subject.name && p.version == subject.version
+                }) {
+                    p.source = Some(
+                        input
+                            .registry_index
+                            .map_or_else(|| SUBMISSION_SOURCE.to_owned(), str::to_owned),
+                    );
+                    p.checksum = Some(subject.checksum);
+                }
+                patched = lockfile_of(&packages).map_err(AuditError::Lockfile)?;
+                &patched
+            }
+            None => input.lockfile,
+        };
+        let input = &AuditInput { lockfile, ..*input };
         let (matches, mut findings) =
             advisories::check(input.lockfile, self.db, &policy.advisories, input.today);
         findings.extend(bans::check(input.lockfile, &policy.bans));
@@ -223,7 +252,6 @@ impl Auditor<'_> {
                 .map(|f| f.about(&subject.name, &subject.version)),
             );
         }
-        let packages = locked_packages(input.lockfile);
         let mut report = AuditReport {
             schema: REPORT_SCHEMA.to_owned(),
             subject: input.subject.cloned(),

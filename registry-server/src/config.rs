@@ -1,5 +1,9 @@
 //! How a registry is set up.
 
+use std::path::PathBuf;
+
+use kiln_policy::policy_file::Policy;
+
 use crate::tarball;
 
 /// The default largest publish body: 10 MiB.
@@ -21,6 +25,12 @@ pub struct RegistryConfig {
     pub job_attempts: i64,
     /// How many versions one user may publish per minute.
     pub publish_per_minute: u32,
+    /// The audit policy (kiln's defaults unless configured).
+    pub policy: Policy,
+    /// The advisory database directory audits read and syncs replace.
+    pub advisory_db: Option<PathBuf>,
+    /// Where `advisories sync` fetches from when not told (a directory or a git URL).
+    pub advisory_source: Option<String>,
 }
 
 impl RegistryConfig {
@@ -33,6 +43,9 @@ impl RegistryConfig {
             tarball_limits: tarball::Limits::default(),
             job_attempts: 5,
             publish_per_minute: 120,
+            policy: Policy::parse("", "built-in defaults").expect("the built-in policy is valid"),
+            advisory_db: None,
+            advisory_source: None,
         }
     }
 

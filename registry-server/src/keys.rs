@@ -9,6 +9,8 @@ use kiln_policy::{Role, SigningKey};
 /// The server's keys.
 #[derive(Debug)]
 pub struct ServerKeys {
+    /// Signs what the in-process workers produce (audit statements, provenance).
+    pub builder: std::sync::Arc<SigningKey>,
     /// Signs the revocation list.
     pub revocation: SigningKey,
     /// The trust file listing the public keys.
@@ -54,6 +56,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
     std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
     let password = password();
     let mut revocation = None;
+    let mut builder = None;
     let mut created = false;
     for role in Role::ALL {
         let path = dir.join(format!("{role}.key"));
@@ -81,8 +84,10 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
             tracing::info!(path = %path.display(), %role, "created a signing key");
             key
         };
-        if role == Role::Revocation {
-            revocation = Some(key);
+        match role {
+            Role::Revocation => revocation = Some(key),
+            Role::Builder => builder = Some(key),
+            Role::Reviewer => {}
         }
     }
     let trust_file = data_dir.join("trust.toml");
@@ -96,6 +101,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
         std::fs::write(&trust_file, text).map_err(io_error(&trust_file))?;
     }
     Ok(ServerKeys {
+        builder: std::sync::Arc::new(builder.expect("Role::ALL has the builder role")),
         revocation: revocation.expect("Role::ALL has the revocation role"),
         trust_file,
     })

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod advisory_db;
 pub mod api;
 pub mod blobs;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod names;
 pub mod publish;
 pub mod rate_limit;
+pub mod reaudit;
 pub mod tarball;
 pub mod tokens;
 
@@ -136,6 +138,45 @@ async fn bootstrap_admin(db: &Db, data_dir: &Path) -> Result<(), StartError> {
     w.commit().await?;
     tracing::info!(path = %path.display(), "created the admin token");
     Ok(())
+}
+
+/// Where the in-process workers' token is kept (mode 0600).
+pub const WORKER_TOKEN_FILE: &str = "worker.token";
+
+/// The token the in-process workers use: read from `DATA/worker.token`, or made (for the user
+/// `kiln-worker`, worker scope only) and written there on first use.
+pub async fn worker_token(app: &AppState, data_dir: &Path) -> Result<String, StartError> {
+    let path = data_dir.join(WORKER_TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_owned();
+        if tokens::authenticate(&app.db, &token).await.is_ok() {
+            return Ok(token);
+        }
+    }
+    let mut w = app.db.begin_write().await?;
+    let user_id = tokens::ensure_user(&mut w.tx, "kiln-worker").await?;
+    let token = NewToken {
+        name: "in-process workers".into(),
+        scopes: [Scope::Worker].into(),
+        crate_pattern: None,
+        expires_at: None,
+    };
+    let (id, secret) = tokens::create(&mut w.tx, user_id, &token).await?;
+    events::append(
+        &mut w.tx,
+        app.db.backend(),
+        "token-create",
+        &format!("token:{id}"),
+        "kiln",
+        serde_json::json!({"login": "kiln-worker", "scopes": ["worker"]}),
+    )
+    .await?;
+    write_secret(&path, &secret).map_err(|source| StartError::AdminToken {
+        path: path.clone(),
+        source,
+    })?;
+    w.commit().await?;
+    Ok(secret)
 }
 
 pub(crate) fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {

@@ -281,7 +281,8 @@ fn kiln_audit_flags_a_vulnerable_lockfile_and_passes_a_clean_one() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verdict"], "deny");
-    assert_eq!(report["matches"][0]["id"], "RUSTSEC-2021-0003");
+    assert_eq!(report["advisories"][0]["id"], "RUSTSEC-2021-0003");
+    assert_eq!(report["schema"], "https://kiln.dev/schemas/audit-report/v1");
     let out = kiln(
         dir,
         &format!("audit clean.lock --policy policy.toml --db {db}"),

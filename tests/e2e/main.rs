@@ -2,6 +2,7 @@
 //! wasmtime and the reference Sigstore implementation.
 
 mod abi;
+mod audit;
 mod cli_attest;
 mod import;
 mod interop;

@@ -36,6 +36,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Extra `kiln serve` arguments.
     pub args: Vec<String>,
+    /// Run the in-process workers (the audit worker). Off by default: most tests play the
+    /// worker themselves through the worker API.
+    pub workers: bool,
 }
 
 impl KilnServer {
@@ -64,6 +67,9 @@ impl KilnServer {
         }
         if let Some(limit) = options.max_publish_bytes {
             cmd.args(["--max-publish-bytes", &limit.to_string()]);
+        }
+        if !options.workers {
+            cmd.arg("--no-builder");
         }
         cmd.args(&options.args);
         for (k, v) in &options.env {

@@ -75,6 +75,10 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         super::workers::complete,
         super::workers::fail,
         super::workers::upload_blob,
+        super::workers::download_blob,
+        super::workers::approved_names,
+        super::advisories::status,
+        super::advisories::sync,
     )
 )]
 pub(crate) struct ApiDoc;

@@ -1,6 +1,7 @@
 //! The HTTP interface: every route in one table ([`router`]), the shared state, and
 //! authentication.
 
+pub mod advisories;
 mod cargo;
 pub mod error;
 mod index;
@@ -107,6 +108,10 @@ pub fn router(app: AppState) -> Router {
             "/api/kiln/v1/blobs",
             post(workers::upload_blob).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
         )
+        .route("/api/kiln/v1/blobs/{digest}", get(workers::download_blob))
+        .route("/api/kiln/v1/approved-names", get(workers::approved_names))
+        .route("/api/kiln/v1/advisories", get(advisories::status))
+        .route("/api/kiln/v1/advisories/sync", post(advisories::sync))
         // Operations.
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(meta::metrics))

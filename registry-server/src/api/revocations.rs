@@ -46,6 +46,60 @@ pub(crate) async fn refuse_revoked(app: &AppState, digest: &Digest, what: &str) 
     }
 }
 
+/// Records `digests` as revoked inside `tx` (those not revoked already) and yanks the version;
+/// returns how many were new.
+pub(crate) async fn insert_revocations(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    digests: &[String],
+    version_id: Option<i64>,
+    reason: &str,
+    user_id: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut added = 0;
+    for digest in digests {
+        let done = sqlx::query(
+            "INSERT INTO revocations (digest, version_id, reason, revoked_by, created_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM revocations WHERE digest = $1)",
+        )
+        .bind(digest)
+        .bind(version_id)
+        .bind(reason)
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        added += done.rows_affected();
+    }
+    if let Some(id) = version_id {
+        sqlx::query("UPDATE versions SET yanked = 1, updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(added)
+}
+
+/// The digests revoking version `id` covers: its `.crate` and every artifact built from it.
+pub(crate) async fn version_digests(
+    app: &AppState,
+    id: i64,
+    checksum: &str,
+) -> ApiResult<Vec<String>> {
+    let mut digests = vec![
+        Digest::from_hex(checksum)
+            .map_err(ApiError::internal)?
+            .to_string(),
+    ];
+    let artifacts: Vec<String> =
+        sqlx::query_scalar("SELECT digest FROM artifacts WHERE version_id = $1")
+            .bind(id)
+            .fetch_all(app.db.pool())
+            .await?;
+    digests.extend(artifacts);
+    Ok(digests)
+}
+
 /// `POST /api/kiln/v1/revocations` (admin).
 #[utoipa::path(post, path = "/api/kiln/v1/revocations", request_body = RevokeRequest, responses((status = 200), (status = 404), (status = 409)))]
 pub(crate) async fn revoke(
@@ -62,17 +116,7 @@ pub(crate) async fn revoke(
             let (krate, row) = version_row(&app, name, version).await?;
             let id: i64 = row.get("id");
             let checksum: String = row.get("checksum");
-            let mut digests = vec![
-                Digest::from_hex(&checksum)
-                    .map_err(ApiError::internal)?
-                    .to_string(),
-            ];
-            let artifacts: Vec<String> =
-                sqlx::query_scalar("SELECT digest FROM artifacts WHERE version_id = $1")
-                    .bind(id)
-                    .fetch_all(app.db.pool())
-                    .await?;
-            digests.extend(artifacts);
+            let digests = version_digests(&app, id, &checksum).await?;
             (digests, Some(id), Some(krate.name))
         } else {
             let digest: Digest = request.target.parse().map_err(|err| {
@@ -84,33 +128,19 @@ pub(crate) async fn revoke(
             (vec![digest.to_string()], None, None)
         };
     let mut w = app.db.begin_write().await?;
-    let mut added = 0;
-    for digest in &digests {
-        let done = sqlx::query(
-            "INSERT INTO revocations (digest, version_id, reason, revoked_by, created_at) \
-             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM revocations WHERE digest = $1)",
-        )
-        .bind(digest)
-        .bind(version_id)
-        .bind(&request.reason)
-        .bind(auth.user_id)
-        .bind(now_ms())
-        .execute(&mut *w.tx)
-        .await?;
-        added += done.rows_affected();
-    }
+    let added = insert_revocations(
+        &mut w.tx,
+        &digests,
+        version_id,
+        &request.reason,
+        auth.user_id,
+    )
+    .await?;
     if added == 0 {
         return Err(ApiError::conflict(format!(
             "{} is already revoked",
             request.target
         )));
-    }
-    if let Some(id) = version_id {
-        sqlx::query("UPDATE versions SET yanked = 1, updated_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
     }
     events::append(
         &mut w.tx,

@@ -350,3 +350,43 @@ pub(crate) async fn upload_blob(
     let digest = app.blobs.put(body).await?;
     Ok(Json(serde_json::json!({"digest": digest.to_string()})))
 }
+
+/// `GET /api/kiln/v1/blobs/{digest}` (worker): a stored blob, quarantined `.crate` files
+/// included, for the workers that audit and build them.
+#[utoipa::path(get, path = "/api/kiln/v1/blobs/{digest}", responses((status = 200, content_type = "application/octet-stream"), (status = 404)))]
+pub(crate) async fn download_blob(
+    State(app): State<AppState>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    require(&app, &headers, Scope::Worker).await?;
+    let digest: Digest = digest
+        .parse()
+        .map_err(|err| ApiError::bad_request(format!("`{digest}`: {err}")))?;
+    let bytes = app
+        .blobs
+        .get(&digest)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no blob {digest}")))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/kiln/v1/approved-names` (worker): the names of crates with an approved version,
+/// for the typosquat check.
+#[utoipa::path(get, path = "/api/kiln/v1/approved-names", responses((status = 200)))]
+pub(crate) async fn approved_names(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    require(&app, &headers, Scope::Worker).await?;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT c.name FROM crates c JOIN versions v ON v.crate_id = c.id WHERE v.state = 'approved' ORDER BY c.name",
+    )
+    .fetch_all(app.db.pool())
+    .await?;
+    Ok(Json(serde_json::json!({ "names": names })))
+}

@@ -1,0 +1,306 @@
+//! The in-process audit worker and the advisory database's lifecycle, end to end: real
+//! `cargo publish`, the worker's `cargo metadata` against the registry's own index, signed
+//! audit statements, and a database sync that re-audits approved versions and revokes the ones
+//! a new advisory affects.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kiln_policy::checks::advisories::AdvisoryDb;
+use kiln_policy::{Expectation, Keyring, StatementKind, Verifier};
+use kiln_tests::cargo::{CargoWorld, stderr};
+use kiln_tests::kiln_binary;
+use kiln_tests::server::{KilnServer, ServerOptions};
+use serde_json::Value;
+
+/// Writes an advisory for `krate` (patched in `patched`) into the database at `dir`.
+fn advisory(dir: &Path, id: &str, krate: &str, patched: &str) {
+    let folder = dir.join("crates").join(krate);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join(format!("{id}.md")),
+        format!("```toml\n[advisory]\nid = \"{id}\"\npackage = \"{krate}\"\ndate = \"2026-11-01\"\n\n[versions]\npatched = [\"{patched}\"]\n```\n\n# Fixture advisory for {krate}\n\nWritten by kiln's tests.\n"),
+    )
+    .unwrap();
+}
+
+fn show(server: &KilnServer, name: &str, version: &str) -> Value {
+    server.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"), None)
+}
+
+/// Waits until the in-process worker has audited `name@version`.
+fn audited(server: &KilnServer, name: &str, version: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let detail = show(server, name, version);
+        if detail["state"] != "submitted" {
+            return detail;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{name}@{version} was not audited: {detail}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Plays the build worker (the hermetic builder is not part of this test) and approves.
+fn build_and_approve(server: &KilnServer, worker: &str, reviewer: &str, name: &str, version: &str) {
+    let (status, job) = server.post_json(
+        "/api/kiln/v1/jobs/claim",
+        Some(worker),
+        &serde_json::json!({"kind": "build", "worker": "test-builder"}),
+    );
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["payload"]["crate"], name);
+    let id = job["id"].as_i64().unwrap();
+    let (status, body) = server.post_json(
+        &format!("/api/kiln/v1/jobs/{id}/complete"),
+        Some(worker),
+        &serde_json::json!({"worker": "test-builder", "report": {"by": "test"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.approve(reviewer, name, version);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions() {
+    let fixtures = tempfile::tempdir().unwrap();
+    let first = fixtures.path().join("db-1");
+    advisory(&first, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    let policy = fixtures.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[advisories]\nmax_db_age_days = 100000\nrevoke_affected = true\n",
+    )
+    .unwrap();
+    let server = KilnServer::start_with(ServerOptions {
+        workers: true,
+        args: vec![
+            "--advisory-source".into(),
+            first.display().to_string(),
+            "--policy".into(),
+            policy.display().to_string(),
+        ],
+        ..ServerOptions::default()
+    });
+    let author = server.token("ada", &["publish"]);
+    let worker = server.token("builder", &["worker"]);
+    let reviewer = server.token("rita", &["review"]);
+    let world = CargoWorld::new(&server);
+
+    // A library with no dependencies: audited, passes, with a signed audit statement.
+    let base = world.library("audit-base", "1.0.0", "", "pub fn one() -> u32 { 1 }\n");
+    let out = world.publish(&base, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = audited(&server, "audit-base", "1.0.0");
+    assert_eq!(detail["state"], "audited", "{detail}");
+    let report = &detail["reports"]["audit"];
+    assert_eq!(report["schema"], "https://kiln.dev/schemas/audit-report/v1");
+    assert_eq!(report["verdict"], "pass", "{report}");
+    assert_eq!(report["subject"]["name"], "audit-base");
+    let bundle_digest = detail["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "audit")
+        .expect("an audit statement")["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bundle = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/kiln/v1/artifacts/{bundle_digest}"),
+            None,
+        )
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let keyring = Keyring::load(&server.data_dir().join("trust.toml")).unwrap();
+    let checksum: kiln_policy::Digest = report["subject"]["checksum"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let verified = Verifier::new(&keyring)
+        .verify_json(
+            &bundle,
+            Expectation {
+                kind: Some(StatementKind::Audit),
+                subject: Some(checksum),
+            },
+        )
+        .unwrap();
+    assert_eq!(verified.statement.predicate["verdict"], "pass");
+    build_and_approve(&server, &worker, &reviewer, "audit-base", "1.0.0");
+
+    // A crate depending on it: resolved against this registry, the dependency in the report.
+    let app = world.library(
+        "audit-app",
+        "1.0.0",
+        "audit-base = { version = \"1.0.0\", registry = \"kiln\" }",
+        "pub fn two() -> u32 { audit_base::one() + 1 }\n",
+    );
+    let out = world.publish(&app, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = audited(&server, "audit-app", "1.0.0");
+    let report = &detail["reports"]["audit"];
+    assert_eq!(report["verdict"], "pass", "{report}");
+    let packages: Vec<&str> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(packages.contains(&"audit-base"), "{packages:?}");
+    build_and_approve(&server, &worker, &reviewer, "audit-app", "1.0.0");
+
+    // A name one edit from an approved crate needs review.
+    let imitation = world.library("audit-bass", "1.0.0", "", "pub fn f() {}\n");
+    let out = world.publish(&imitation, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = audited(&server, "audit-bass", "1.0.0");
+    let report = &detail["reports"]["audit"];
+    assert_eq!(report["verdict"], "needs-review", "{report}");
+    assert_eq!(report["findings"][0]["code"], "typosquat", "{report}");
+
+    // The database gains an advisory against audit-base 1.0.0: the sync re-audits both approved
+    // versions, records them as affected and (by this policy) revokes them.
+    let second = fixtures.path().join("db-2");
+    advisory(&second, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    advisory(&second, "RUSTSEC-2099-0002", "audit-base", ">= 1.0.1");
+    let out = std::process::Command::new(kiln_binary())
+        .args([
+            "advisories",
+            "sync",
+            "--json",
+            "--registry",
+            &server.url,
+            "--token",
+            &server.admin_token,
+            "--from",
+        ])
+        .arg(&second)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let synced: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let affected: Vec<String> = synced["reaudit"]["affected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}@{} {}",
+                a["crate"].as_str().unwrap(),
+                a["version"].as_str().unwrap(),
+                a["revoked"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        affected,
+        ["audit-base@1.0.0 true", "audit-app@1.0.0 true"],
+        "{synced}"
+    );
+    assert_eq!(synced["reaudit"]["checked"], 2, "{synced}");
+    assert_eq!(
+        AdvisoryDb::open(&server.data_dir().join("advisory-db"))
+            .unwrap()
+            .count,
+        2
+    );
+    let download = server
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/crates/audit-base/1.0.0/download",
+            None,
+        )
+        .send()
+        .unwrap();
+    assert_eq!(download.status(), 451, "a revoked crate is not served");
+    let events = server.get_json("/api/kiln/v1/events?limit=1000", Some(&server.admin_token));
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"advisory-affected"), "{kinds:?}");
+    let out = std::process::Command::new(kiln_binary())
+        .args([
+            "events",
+            "--verify",
+            "--registry",
+            &server.url,
+            "--token",
+            &server.admin_token,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same source again changes nothing; a corrupt source is refused and keeps the database.
+    let out = std::process::Command::new(kiln_binary())
+        .args([
+            "advisories",
+            "sync",
+            "--registry",
+            &server.url,
+            "--token",
+            &server.admin_token,
+            "--from",
+        ])
+        .arg(&second)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("unchanged"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let corrupt = fixtures.path().join("db-3");
+    advisory(&corrupt, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    std::fs::write(
+        corrupt.join("crates/someone-else/RUSTSEC-2099-0009.md"),
+        "```toml\n[advisory]\nid = 7\n```\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(kiln_binary())
+        .args([
+            "advisories",
+            "sync",
+            "--registry",
+            &server.url,
+            "--token",
+            &server.admin_token,
+            "--from",
+        ])
+        .arg(&corrupt)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("not a usable advisory database"),
+        "{message}"
+    );
+    assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
+    assert_eq!(
+        AdvisoryDb::open(&server.data_dir().join("advisory-db"))
+            .unwrap()
+            .count,
+        2
+    );
+}
