@@ -64,6 +64,19 @@ fn build_and_approve(server: &KilnServer, worker: &str, reviewer: &str, name: &s
     assert_eq!(status, 200, "{body}");
 }
 
+/// Runs `kiln ARGS [PATH] --registry URL --token ADMIN` against `server` with its admin token.
+fn admin_kiln(server: &KilnServer, args: &[&str], path: Option<&Path>) -> std::process::Output {
+    let mut command = std::process::Command::new(kiln_binary());
+    command.args(args);
+    if let Some(path) = path {
+        command.arg(path);
+    }
+    command
+        .args(["--registry", &server.url, "--token", &server.admin_token])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions() {
     let fixtures = tempfile::tempdir().unwrap();
@@ -172,20 +185,11 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
     let second = fixtures.path().join("db-2");
     advisory(&second, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
     advisory(&second, "RUSTSEC-2099-0002", "audit-base", ">= 1.0.1");
-    let out = std::process::Command::new(kiln_binary())
-        .args([
-            "advisories",
-            "sync",
-            "--json",
-            "--registry",
-            &server.url,
-            "--token",
-            &server.admin_token,
-            "--from",
-        ])
-        .arg(&second)
-        .output()
-        .unwrap();
+    let out = admin_kiln(
+        &server,
+        &["advisories", "sync", "--json", "--from"],
+        Some(&second),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -234,17 +238,7 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert!(kinds.contains(&"advisory-affected"), "{kinds:?}");
-    let out = std::process::Command::new(kiln_binary())
-        .args([
-            "events",
-            "--verify",
-            "--registry",
-            &server.url,
-            "--token",
-            &server.admin_token,
-        ])
-        .output()
-        .unwrap();
+    let out = admin_kiln(&server, &["events", "--verify"], None);
     assert!(
         out.status.success(),
         "{}",
@@ -252,19 +246,7 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
     );
 
     // The same source again changes nothing; a corrupt source is refused and keeps the database.
-    let out = std::process::Command::new(kiln_binary())
-        .args([
-            "advisories",
-            "sync",
-            "--registry",
-            &server.url,
-            "--token",
-            &server.admin_token,
-            "--from",
-        ])
-        .arg(&second)
-        .output()
-        .unwrap();
+    let out = admin_kiln(&server, &["advisories", "sync", "--from"], Some(&second));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("unchanged"),
         "{}",
@@ -277,19 +259,7 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
         "```toml\n[advisory]\nid = 7\n```\n",
     )
     .unwrap();
-    let out = std::process::Command::new(kiln_binary())
-        .args([
-            "advisories",
-            "sync",
-            "--registry",
-            &server.url,
-            "--token",
-            &server.admin_token,
-            "--from",
-        ])
-        .arg(&corrupt)
-        .output()
-        .unwrap();
+    let out = admin_kiln(&server, &["advisories", "sync", "--from"], Some(&corrupt));
     assert_eq!(out.status.code(), Some(1));
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(
