@@ -10,5 +10,7 @@
 //! signed provenance) come next, in the same shape.
 
 pub mod audit;
+pub mod build;
 pub mod client;
+pub mod sandbox;
 pub mod unpack;

@@ -5,6 +5,7 @@
 mod advisories;
 mod attest;
 mod audit;
+mod build;
 mod client;
 mod events;
 mod import;
@@ -54,6 +55,8 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Audit a Cargo.lock against the RustSec advisory database.
     Audit(audit::AuditArgs),
+    /// Build a kernel crate hermetically (sandboxed, offline, reproducible) into signed artifacts.
+    Build(build::BuildArgs),
     /// Show or sync the RustSec advisory database (a local one, or the server's).
     #[command(subcommand)]
     Advisories(advisories::AdvisoriesCommand),
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy::run(command),
         Command::Audit(args) => audit::run(args),
         Command::Advisories(command) => advisories::run(command),
+        Command::Build(args) => build::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,29 @@ pub fn config() -> Config {
     config
 }
 
+/// The engine's `precompile_compatibility_hash` as a stable string (`sha256:…`), recorded in
+/// artifact manifests: a `.cwasm` loads only in an engine with the same one.
+pub fn compatibility_hash(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    /// Feeds what `Hash` writes into SHA-256, so that the result does not depend on
+    /// `DefaultHasher`'s unspecified algorithm.
+    struct Sha(sha2::Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            sha2::Digest::update(&mut self.0, bytes);
+        }
+    }
+    let mut hasher = Sha(<sha2::Sha256 as sha2::Digest>::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("sha256:{}", hex::encode(sha2::Digest::finalize(hasher.0)))
+}
+
+/// The wasmtime version kiln is built with.
+pub const WASMTIME_VERSION: &str = env!("KILN_WASMTIME_VERSION");
+
 /// A new engine with [`config`].
 pub fn new_engine() -> wasmtime::Result<Engine> {
     Engine::new(&config())
@@ -56,5 +79,7 @@ mod tests {
             h.finish()
         };
         assert_eq!(hash(&a), hash(&b));
+        assert_eq!(compatibility_hash(&a), compatibility_hash(&b));
+        assert!(compatibility_hash(&a).starts_with("sha256:"));
     }
 }
