@@ -16,6 +16,7 @@ use kiln_policy::policy_file::Policy;
 use kiln_policy::{Digest, SigningKey, sign_statement};
 
 use crate::client::{Client, Job};
+use crate::worker::JobError;
 
 /// What an audit worker needs besides its connection.
 #[derive(Debug)]
@@ -28,28 +29,6 @@ pub struct AuditSettings {
     pub key: std::sync::Arc<SigningKey>,
 }
 
-/// Why one audit failed; `terminal` when the submission itself is at fault.
-#[derive(Debug)]
-struct JobError {
-    message: String,
-    terminal: bool,
-}
-
-impl JobError {
-    fn retry(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            terminal: false,
-        }
-    }
-    fn terminal(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            terminal: true,
-        }
-    }
-}
-
 /// Claims and audits jobs until `stop` resolves; idles `poll` between empty claims.
 pub async fn run(
     client: Client,
@@ -58,44 +37,11 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let settings = std::sync::Arc::new(settings);
-    tokio::pin!(stop);
-    loop {
-        let claimed = tokio::select! {
-            () = &mut stop => return,
-            claimed = client.claim("audit", 300) => claimed,
-        };
-        match claimed {
-            Ok(Some(job)) => {
-                let subject = format!(
-                    "{}@{}",
-                    job.payload["crate"].as_str().unwrap_or("?"),
-                    job.payload["version"].as_str().unwrap_or("?")
-                );
-                match audit_job(&client, &settings, &job).await {
-                    Ok(verdict) => tracing::info!(%subject, verdict, "audited"),
-                    Err(err) => {
-                        tracing::warn!(%subject, error = %err.message, "audit failed");
-                        if let Err(report) = client.fail(job.id, &err.message, err.terminal).await {
-                            tracing::warn!(error = %report, "reporting the failure");
-                        }
-                    }
-                }
-            }
-            Ok(None) => {
-                tokio::select! {
-                    () = &mut stop => return,
-                    () = tokio::time::sleep(poll) => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "claiming an audit job");
-                tokio::select! {
-                    () = &mut stop => return,
-                    () = tokio::time::sleep(poll * 4) => {}
-                }
-            }
-        }
-    }
+    crate::worker::run(client, "audit", poll, stop, move |client, job| {
+        let settings = settings.clone();
+        async move { audit_job(&client, &settings, &job).await.map(str::to_owned) }
+    })
+    .await;
 }
 
 async fn audit_job(

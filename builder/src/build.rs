@@ -106,7 +106,26 @@ pub struct Prepared {
     pub checksum: Option<Digest>,
 }
 
+/// Whether the crate in `dir` is a kernel: its library is a `cdylib`.
+pub fn is_kernel(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("lib")?
+                .get("crate-type")?
+                .as_array()
+                .map(|types| types.iter().any(|k| k.as_str() == Some("cdylib")))
+        })
+        .unwrap_or(false)
+}
+
 impl Prepared {
+    /// Whether the crate is a kernel (a `cdylib`) rather than a library kernels depend on.
+    pub fn is_kernel(&self) -> bool {
+        is_kernel(&self.src().join(&self.crate_rel))
+    }
+
     fn src(&self) -> PathBuf {
         self.work.path().join("src")
     }
@@ -518,6 +537,26 @@ pub struct Settings<'a> {
 
 /// Builds `prepared` in the sandbox and turns the module into signed artifacts.
 pub fn build(prepared: &Prepared, settings: &Settings<'_>) -> Result<Artifacts, BuildError> {
+    let log = compile(prepared, settings)?;
+    let lib = prepared.name.replace('-', "_");
+    let module = prepared
+        .work
+        .path()
+        .join("target")
+        .join(TARGET)
+        .join("release")
+        .join(format!("{lib}.wasm"));
+    let wasm = std::fs::read(&module).map_err(|_| {
+        BuildError::Submission(format!(
+            "the build made no {lib}.wasm: a kernel must be a cdylib ([lib] crate-type = [\"cdylib\"])"
+        ))
+    })?;
+    finish(prepared, settings, wasm, log)
+}
+
+/// Runs `cargo build` for `prepared` in the sandbox; returns the build log. A library (a crate
+/// kernels depend on) stops here: it compiles for the kernel target, and has no module.
+pub fn compile(prepared: &Prepared, settings: &Settings<'_>) -> Result<String, BuildError> {
     let target = prepared.work.path().join("target");
     let mounts = Mounts {
         src: prepared.src(),
@@ -597,17 +636,7 @@ pub fn build(prepared: &Prepared, settings: &Settings<'_>) -> Result<Artifacts, 
             tail(&outcome.log)
         )));
     }
-    let lib = prepared.name.replace('-', "_");
-    let module = target
-        .join(TARGET)
-        .join("release")
-        .join(format!("{lib}.wasm"));
-    let wasm = std::fs::read(&module).map_err(|_| {
-        BuildError::Submission(format!(
-            "the build made no {lib}.wasm: a kernel must be a cdylib ([lib] crate-type = [\"cdylib\"])"
-        ))
-    })?;
-    finish(prepared, settings, wasm, outcome.log)
+    Ok(outcome.log)
 }
 
 fn tail(log: &str) -> String {

@@ -11,6 +11,8 @@
 
 pub mod audit;
 pub mod build;
+pub mod build_job;
 pub mod client;
 pub mod sandbox;
 pub mod unpack;
+pub mod worker;

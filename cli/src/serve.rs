@@ -49,6 +49,11 @@ pub(crate) struct ServeArgs {
     /// Run no workers in this process (they run as separate processes instead).
     #[arg(long)]
     no_builder: bool,
+    /// Build without the bubblewrap sandbox (build scripts can then reach the network and the
+    /// host); the provenance records it. Without this flag, kiln refuses to start its builder
+    /// where bubblewrap does not work.
+    #[arg(long)]
+    insecure_no_sandbox: bool,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
@@ -133,11 +138,28 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut workers = Vec::new();
     if !args.no_builder {
         let token = kiln_registry::worker_token(&app, &args.data).await?;
+        let build_settings = kiln_builder::build_job::BuildSettings::new(
+            app.config.policy.clone(),
+            app.keys.builder.clone(),
+            args.data.join("build-cache"),
+            args.insecure_no_sandbox,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("starting the builder (or run kiln serve --no-builder)")?;
         let client = kiln_builder::client::Client::new(
             &format!("http://{address}"),
             &token,
             &format!("in-process-{}", std::process::id()),
         );
+        let mut stopped = workers_stopped.clone();
+        workers.push(tokio::spawn(kiln_builder::build_job::run(
+            client.clone(),
+            build_settings,
+            std::time::Duration::from_millis(250),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
         let settings = kiln_builder::audit::AuditSettings {
             policy: app.config.policy.clone(),
             advisory_db,

@@ -3,6 +3,7 @@
 
 mod abi;
 mod audit;
+mod build;
 mod cli_attest;
 mod import;
 mod interop;

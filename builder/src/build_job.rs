@@ -1,0 +1,217 @@
+//! The build job: for one audited submission, fetch its `.crate`, build it hermetically
+//! ([`crate::build`]), or take the result from the cache when the same inputs were built before,
+//! upload the artifacts (`.wasm`, `.cwasm`, manifest, signed provenance, build log) and report
+//! the submission built; a crate that does not build fails with the reason.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiln_policy::policy_file::Policy;
+use kiln_policy::{Digest, SigningKey};
+
+use crate::build::{self, BuildError, Cache, Settings, Toolchain};
+use crate::client::{Client, Job};
+use crate::sandbox::{Isolation, Limits};
+use crate::worker::JobError;
+
+/// What a build worker needs besides its connection.
+#[derive(Debug)]
+pub struct BuildSettings {
+    /// The policy (its wasm checks).
+    pub policy: Policy,
+    /// Signs provenance.
+    pub key: Arc<SigningKey>,
+    /// How builds are isolated.
+    pub isolation: Isolation,
+    /// Resource limits.
+    pub limits: Limits,
+    /// The toolchain.
+    pub toolchain: Toolchain,
+    /// Earlier results by their inputs.
+    pub cache: Cache,
+}
+
+impl BuildSettings {
+    /// Settings with the detected toolchain and a cache in `cache_dir`; `insecure` builds
+    /// without the sandbox (otherwise bubblewrap must work here).
+    pub fn new(
+        policy: Policy,
+        key: Arc<SigningKey>,
+        cache_dir: PathBuf,
+        insecure: bool,
+    ) -> Result<Self, String> {
+        let isolation = if insecure {
+            Isolation::Insecure
+        } else {
+            Isolation::detect()?
+        };
+        Ok(Self {
+            policy,
+            key,
+            isolation,
+            limits: Limits::default(),
+            toolchain: Toolchain::detect().map_err(|err| err.to_string())?,
+            cache: Cache::new(cache_dir),
+        })
+    }
+}
+
+/// What one build job produced.
+enum Outcome {
+    /// A library: its build log.
+    Library(String),
+    /// A kernel's artifacts, and whether they came from the cache.
+    Kernel(Box<build::Artifacts>, bool),
+}
+
+/// Claims and builds jobs until `stop` resolves.
+pub async fn run(
+    client: Client,
+    settings: BuildSettings,
+    poll: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let settings = Arc::new(settings);
+    crate::worker::run(client, "build", poll, stop, move |client, job| {
+        let settings = settings.clone();
+        async move { build_job(&client, &settings, &job).await }
+    })
+    .await;
+}
+
+fn job_error(err: BuildError) -> JobError {
+    match err {
+        BuildError::Submission(message) => JobError::terminal(message),
+        BuildError::Builder(message) => JobError::retry(message),
+    }
+}
+
+async fn build_job(
+    client: &Client,
+    settings: &Arc<BuildSettings>,
+    job: &Job,
+) -> Result<String, JobError> {
+    let field = |name: &str| {
+        job.payload[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| JobError::terminal(format!("the job has no `{name}`")))
+    };
+    let (name, version, checksum) = (field("crate")?, field("version")?, field("checksum")?);
+    let checksum =
+        Digest::from_hex(&checksum).map_err(|err| JobError::terminal(err.to_string()))?;
+    let bytes = client
+        .blob(&checksum.to_string())
+        .await
+        .map_err(|err| JobError::retry(err.to_string()))?;
+    if Digest::of(&bytes) != checksum {
+        return Err(JobError::retry(
+            "the stored .crate does not match its checksum",
+        ));
+    }
+    let index = format!("sparse+{}/index/", client.base());
+    let isolation = settings.isolation;
+    let settings = settings.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let prepared = build::prepare_registry_crate(&bytes, &name, &version, checksum, &index)
+            .map_err(job_error)?;
+        let build_settings = Settings {
+            toolchain: &settings.toolchain,
+            isolation: settings.isolation,
+            limits: settings.limits,
+            wasm_policy: &settings.policy.wasm,
+            key: &settings.key,
+        };
+        if !prepared.is_kernel() {
+            // A library kernels depend on: it must compile for the kernel target; it has no
+            // module of its own.
+            let log = build::compile(&prepared, &build_settings).map_err(job_error)?;
+            return Ok(Outcome::Library(log));
+        }
+        let wasm_policy = serde_json::to_string(&settings.policy.wasm).unwrap_or_default();
+        let key = prepared.cache_key(&settings.toolchain, settings.isolation, &wasm_policy);
+        if let Some(artifacts) = settings.cache.get(&key) {
+            return Ok(Outcome::Kernel(Box::new(artifacts), true));
+        }
+        let artifacts = build::build(&prepared, &build_settings).map_err(job_error)?;
+        if let Err(err) = settings.cache.put(&key, &artifacts) {
+            tracing::warn!(error = %err, "storing the build in the cache");
+        }
+        Ok::<_, JobError>(Outcome::Kernel(Box::new(artifacts), false))
+    })
+    .await
+    .map_err(|err| JobError::retry(err.to_string()))??;
+    let (artifacts, cached) = match outcome {
+        Outcome::Library(log) => {
+            let digest = client
+                .upload(log.into_bytes())
+                .await
+                .map_err(|err| JobError::retry(err.to_string()))?;
+            client
+                .complete(
+                    job.id,
+                    serde_json::json!({
+                        "report": {"library": true, "target": build::TARGET, "isolation": isolation.as_str()},
+                        "artifacts": [{"digest": digest, "kind": "log", "media_type": "text/plain; charset=utf-8"}],
+                    }),
+                )
+                .await
+                .map_err(|err| JobError::retry(err.to_string()))?;
+            return Ok("built (a library: compiles for the kernel target)".into());
+        }
+        Outcome::Kernel(artifacts, cached) => (artifacts, cached),
+    };
+    let mut records = Vec::new();
+    for (kind, media_type, bytes) in [
+        ("wasm", "application/wasm", artifacts.wasm.clone()),
+        (
+            "cwasm",
+            "application/vnd.kiln.cwasm",
+            artifacts.cwasm.clone(),
+        ),
+        (
+            "manifest",
+            "application/vnd.kiln.manifest.v1+json",
+            artifacts.manifest.clone(),
+        ),
+        (
+            "provenance",
+            kiln_policy::bundle::MEDIA_TYPE,
+            artifacts.provenance.clone().into_bytes(),
+        ),
+        (
+            "log",
+            "text/plain; charset=utf-8",
+            artifacts.log.clone().into_bytes(),
+        ),
+    ] {
+        let digest = client
+            .upload(bytes)
+            .await
+            .map_err(|err| JobError::retry(err.to_string()))?;
+        records.push(serde_json::json!({"digest": digest, "kind": kind, "media_type": media_type}));
+    }
+    let manifest = &artifacts.parsed_manifest;
+    client
+        .complete(
+            job.id,
+            serde_json::json!({
+                "report": {
+                    "wasm": manifest.wasm, "cwasm": manifest.cwasm, "wasm_size": manifest.wasm_size,
+                    "imports": manifest.imports, "exports": manifest.exports, "entries": manifest.entries,
+                    "wasmtime_version": manifest.wasmtime_version,
+                    "compatibility_hash": manifest.compatibility_hash,
+                    "isolation": isolation.as_str(), "cached": cached,
+                },
+                "artifacts": records,
+            }),
+        )
+        .await
+        .map_err(|err| JobError::retry(err.to_string()))?;
+    Ok(if cached {
+        "built (cache hit)".into()
+    } else {
+        "built".into()
+    })
+}

@@ -1,0 +1,106 @@
+//! The worker loop shared by the audit and build workers: claim a job, keep its lease alive
+//! with heartbeats while it runs, report the result or the failure, idle when the queue is
+//! empty, stop when told.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::client::{Client, Job};
+
+/// The lease a worker asks for; it heartbeats every third of it.
+pub const LEASE_SECS: u64 = 120;
+
+/// Why one job failed; `terminal` when the submission itself is at fault (do not retry).
+#[derive(Debug)]
+pub struct JobError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether retrying is pointless.
+    pub terminal: bool,
+}
+
+impl JobError {
+    /// A failure worth retrying (the registry, the disk, a dependency not approved yet).
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            terminal: false,
+        }
+    }
+
+    /// A failure of the submission itself.
+    pub fn terminal(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            terminal: true,
+        }
+    }
+}
+
+/// Claims jobs of `kind` and runs `handle` on each until `stop` resolves. `handle` returns a
+/// short outcome for the log (it reports completion to the registry itself).
+pub async fn run<F, Fut>(
+    client: Client,
+    kind: &'static str,
+    poll: Duration,
+    stop: impl Future<Output = ()>,
+    handle: F,
+) where
+    F: Fn(Client, Job) -> Fut,
+    Fut: Future<Output = Result<String, JobError>>,
+{
+    tokio::pin!(stop);
+    loop {
+        let claimed = tokio::select! {
+            () = &mut stop => return,
+            claimed = client.claim(kind, LEASE_SECS) => claimed,
+        };
+        let job = match claimed {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(poll) => {}
+                }
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, kind, "claiming a job");
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(poll * 4) => {}
+                }
+                continue;
+            }
+        };
+        let subject = format!(
+            "{}@{}",
+            job.payload["crate"].as_str().unwrap_or("?"),
+            job.payload["version"].as_str().unwrap_or("?")
+        );
+        let heartbeat = {
+            let client = client.clone();
+            let id = job.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(LEASE_SECS / 3)).await;
+                    if let Err(err) = client.heartbeat(id, LEASE_SECS).await {
+                        tracing::warn!(error = %err, id, "heartbeat");
+                    }
+                }
+            })
+        };
+        let id = job.id;
+        let result = handle(client.clone(), job).await;
+        heartbeat.abort();
+        match result {
+            Ok(outcome) => tracing::info!(%subject, kind, outcome, "job done"),
+            Err(err) => {
+                tracing::warn!(%subject, kind, error = %err.message, "job failed");
+                if let Err(report) = client.fail(id, &err.message, err.terminal).await {
+                    tracing::warn!(error = %report, "reporting the failure");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The hermetic builder end to end: the SDK and an example kernel published with real
+//! `cargo publish`, audited and built by the workers inside `kiln serve` (bubblewrap, offline,
+//! vendored from the registry), with signed provenance that names exactly the locked
+//! dependencies; and `kiln build` giving the same bytes from two different directories.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kiln_policy::manifest::ArtifactManifest;
+use kiln_policy::slsa::Provenance;
+use kiln_policy::{Digest, Expectation, Keyring, StatementKind, Verifier};
+use kiln_tests::cargo::{CargoWorld, stderr};
+use kiln_tests::server::{KilnServer, ServerOptions};
+use kiln_tests::{kiln_binary, workspace_root};
+use serde_json::Value;
+
+fn advisory_db(dir: &Path) {
+    let folder = dir.join("crates/someone-else");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("RUSTSEC-2099-0001.md"),
+        "```toml\n[advisory]\nid = \"RUSTSEC-2099-0001\"\npackage = \"someone-else\"\ndate = \"2026-11-01\"\n\n[versions]\npatched = [\">= 1.0.0\"]\n```\n\n# Fixture\n\nWritten by kiln's tests.\n",
+    )
+    .unwrap();
+}
+
+/// Waits until `name@version` has left the audit and build stages.
+fn settled(server: &KilnServer, name: &str, version: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let detail = server.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"), None);
+        if !matches!(detail["state"].as_str(), Some("submitted" | "audited")) {
+            return detail;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{name}@{version} did not build: {detail}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn artifact(server: &KilnServer, detail: &Value, kind: &str) -> (Digest, Vec<u8>) {
+    let digest = detail["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} artifact: {detail}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/kiln/v1/artifacts/{digest}"),
+            None,
+        )
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .to_vec();
+    let digest: Digest = digest.parse().unwrap();
+    assert_eq!(Digest::of(&bytes), digest, "{kind} is stored by its digest");
+    (digest, bytes)
+}
+
+#[test]
+fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
+    let fixtures = tempfile::tempdir().unwrap();
+    advisory_db(&fixtures.path().join("db"));
+    let policy = fixtures.path().join("policy.toml");
+    std::fs::write(&policy, "[advisories]\nmax_db_age_days = 100000\n").unwrap();
+    let server = KilnServer::start_with(ServerOptions {
+        workers: true,
+        args: vec![
+            "--advisory-source".into(),
+            fixtures.path().join("db").display().to_string(),
+            "--policy".into(),
+            policy.display().to_string(),
+        ],
+        ..ServerOptions::default()
+    });
+    let author = server.token("ada", &["publish"]);
+    let reviewer = server.token("rita", &["review"]);
+    let world = CargoWorld::new(&server);
+
+    // The SDK is a library: it is compiled for the kernel target and has no module.
+    let out = world.publish(&workspace_root().join("sdk"), Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sdk = settled(&server, "kiln-kernel", "0.1.0");
+    assert_eq!(sdk["state"], "built", "{sdk}");
+    assert_eq!(sdk["reports"]["build"]["library"], true, "{sdk}");
+    let (status, body) = server.approve(&reviewer, "kiln-kernel", "0.1.0");
+    assert_eq!(status, 200, "{body}");
+
+    // The example kernel depends on it through the registry.
+    let out = world.publish(
+        &workspace_root().join("examples/kernels/csv-stats"),
+        Some(&author),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kernel = settled(&server, "kernel-csv-stats", "0.1.0");
+    assert_eq!(kernel["state"], "built", "{kernel}");
+    let build = &kernel["reports"]["build"];
+    assert_eq!(build["isolation"], "bubblewrap", "{build}");
+
+    let (wasm_digest, wasm) = artifact(&server, &kernel, "wasm");
+    let (cwasm_digest, _) = artifact(&server, &kernel, "cwasm");
+    let (manifest_digest, manifest) = artifact(&server, &kernel, "manifest");
+    let (_, provenance) = artifact(&server, &kernel, "provenance");
+    let (log_digest, _) = artifact(&server, &kernel, "log");
+    assert_eq!(&wasm[..4], b"\0asm");
+    let manifest: ArtifactManifest = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(
+        (manifest.wasm, manifest.cwasm),
+        (wasm_digest, Some(cwasm_digest))
+    );
+    assert!(
+        manifest.entries.iter().any(|e| e.name == "describe"),
+        "{manifest:?}"
+    );
+
+    // The provenance verifies with the server's trust file and covers both modules.
+    let keyring = Keyring::load(&server.data_dir().join("trust.toml")).unwrap();
+    let verifier = Verifier::new(&keyring);
+    for subject in [wasm_digest, cwasm_digest] {
+        verifier
+            .verify_json(
+                &provenance,
+                Expectation {
+                    kind: Some(StatementKind::Provenance),
+                    subject: Some(subject),
+                },
+            )
+            .unwrap();
+    }
+    let verified = verifier
+        .verify_json(&provenance, Expectation::default())
+        .unwrap();
+    let predicate: Provenance = verified.statement.predicate_as().unwrap();
+    let mut resolved: Vec<&str> = predicate
+        .build_definition
+        .resolved_dependencies
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    resolved.sort();
+    assert_eq!(resolved, ["crate:kiln-kernel@0.1.0", "rust-toolchain"]);
+    let sdk_checksum: Digest = format!("sha256:{}", sdk["checksum"].as_str().unwrap())
+        .parse()
+        .unwrap();
+    assert_eq!(
+        predicate
+            .build_definition
+            .resolved_dependencies
+            .iter()
+            .find(|d| d.name == "crate:kiln-kernel@0.1.0")
+            .unwrap()
+            .sha256(),
+        Some(sdk_checksum),
+        "the dependency is named by the checksum of the approved .crate"
+    );
+    let byproducts: Vec<Option<Digest>> = predicate
+        .run_details
+        .byproducts
+        .iter()
+        .map(|b| b.sha256())
+        .collect();
+    assert!(
+        byproducts.contains(&Some(manifest_digest)),
+        "{byproducts:?}"
+    );
+    assert!(byproducts.contains(&Some(log_digest)), "{byproducts:?}");
+    assert_eq!(
+        predicate.build_definition.external_parameters["crate"],
+        "kernel-csv-stats"
+    );
+}
+
+/// Copies the SDK and one example kernel into `dest`, as a second clone would have them.
+fn clone_subset(dest: &Path) {
+    let root = workspace_root();
+    for rel in ["sdk", "examples/kernels/csv-stats", ".cargo"] {
+        copy_dir(&root.join(rel), &dest.join(rel));
+    }
+    std::fs::copy(root.join("Cargo.lock"), dest.join("Cargo.lock")).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn kiln_build_gives_the_same_bytes_from_two_directories() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for clone in ["first-clone", "somewhere/else/second"] {
+        let repo = scratch.path().join(clone);
+        clone_subset(&repo);
+        let out_dir = scratch.path().join(format!("out-{}", digests.len()));
+        let out = std::process::Command::new(kiln_binary())
+            .arg("build")
+            .arg(repo.join("examples/kernels/csv-stats"))
+            .arg("--repository")
+            .arg(&repo)
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let wasm = std::fs::read(out_dir.join("kernel.wasm")).unwrap();
+        let cwasm = std::fs::read(out_dir.join("kernel.cwasm")).unwrap();
+        for file in [
+            "manifest.json",
+            "provenance.sigstore.json",
+            "build.log",
+            "builder.pub",
+        ] {
+            assert!(out_dir.join(file).is_file(), "{file}");
+        }
+        let text = String::from_utf8_lossy(&wasm);
+        assert!(
+            !text.contains(&scratch.path().display().to_string()),
+            "a host path in the module"
+        );
+        digests.push((Digest::of(&wasm), Digest::of(&cwasm)));
+    }
+    assert_eq!(digests[0], digests[1], "two clones, two different bytes");
+
+    // A path dependency outside the repository is refused with one line.
+    let repo = scratch.path().join("first-clone");
+    let out = std::process::Command::new(kiln_binary())
+        .arg("build")
+        .arg(repo.join("examples/kernels/csv-stats"))
+        .arg("--repository")
+        .arg(repo.join("examples"))
+        .arg("--out")
+        .arg(scratch.path().join("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("outside the repository"), "{message}");
+}
