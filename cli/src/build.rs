@@ -18,12 +18,21 @@ use crate::password;
 
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
-    /// The kernel crate's directory.
-    #[arg(value_name = "CRATE_DIR")]
+    /// The kernel crate's directory, or with --verify a registry version (NAME@VERSION).
+    #[arg(value_name = "CRATE_DIR|NAME@VERSION")]
     crate_dir: PathBuf,
-    /// Where the artifacts go.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    /// Where the artifacts go (default with --verify: a temporary directory).
+    #[arg(long, value_name = "DIR", required_unless_present = "verify")]
+    out: Option<PathBuf>,
+    /// Rebuild NAME@VERSION from the registry and report whether the module's digests match
+    /// its signed provenance (exit 1 when they do not).
+    #[arg(long, requires = "trust")]
+    verify: bool,
+    /// The trust file the provenance must verify against (with --verify).
+    #[arg(long, value_name = "FILE")]
+    trust: Option<PathBuf>,
+    #[command(flatten)]
+    connection: crate::client::Connection,
     /// The builder key that signs the provenance (default: a new, ephemeral one).
     #[arg(long, value_name = "KEY")]
     key: Option<PathBuf>,
@@ -63,6 +72,13 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
         None => SigningKey::generate()?,
     };
     let toolchain = Toolchain::detect()?;
+    if args.verify {
+        return verify(&args, &policy, isolation, &toolchain, &key);
+    }
+    let out = args
+        .out
+        .clone()
+        .expect("clap requires --out without --verify");
     let prepared = build::prepare_local(&args.crate_dir, args.repository.as_deref())?;
     let artifacts = build::build(
         &prepared,
@@ -74,10 +90,10 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
             key: &key,
         },
     )?;
-    build::write_artifacts(&args.out, &artifacts)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    build::write_artifacts(&out, &artifacts)
+        .with_context(|| format!("writing {}", out.display()))?;
     if args.key.is_none() {
-        std::fs::write(args.out.join("builder.pub"), key.public_key().to_pem())?;
+        std::fs::write(out.join("builder.pub"), key.public_key().to_pem())?;
     }
     let m = &artifacts.parsed_manifest;
     println!(
@@ -109,6 +125,109 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
             .map(|e| e.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    Ok(())
+}
+
+/// Rebuilds a registry version and compares the module's digests with its signed provenance.
+fn verify(
+    args: &BuildArgs,
+    policy: &Policy,
+    isolation: Isolation,
+    toolchain: &Toolchain,
+    key: &SigningKey,
+) -> Result<()> {
+    let target = args.crate_dir.display().to_string();
+    let (name, version) = target
+        .split_once('@')
+        .context("--verify needs NAME@VERSION")?;
+    let trust = args
+        .trust
+        .as_ref()
+        .expect("clap requires --trust with --verify");
+    let keyring = kiln_policy::Keyring::load(trust)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let client = crate::client::Client::new(&args.connection)?;
+    let (detail, crate_bytes, provenance) = runtime.block_on(async {
+        let detail: serde_json::Value = client
+            .get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"))
+            .await?;
+        let crate_bytes = client
+            .get_bytes(&format!("/api/v1/crates/{name}/{version}/download"))
+            .await?;
+        let digest = detail["artifacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["kind"] == "provenance")
+            .and_then(|a| a["digest"].as_str())
+            .with_context(|| {
+                format!("{name}@{version} has no provenance (is it a kernel, and built?)")
+            })?
+            .to_owned();
+        let provenance = client
+            .get_bytes(&format!("/api/kiln/v1/artifacts/{digest}"))
+            .await?;
+        Ok::<_, anyhow::Error>((detail, crate_bytes, provenance))
+    })?;
+    let checksum = kiln_policy::Digest::from_hex(detail["checksum"].as_str().unwrap_or_default())?;
+    if kiln_policy::Digest::of(&crate_bytes) != checksum {
+        anyhow::bail!("the downloaded .crate does not match the registry's checksum {checksum}");
+    }
+    let verified = kiln_policy::Verifier::new(&keyring)
+        .verify_json(
+            &provenance,
+            kiln_policy::Expectation {
+                kind: Some(kiln_policy::StatementKind::Provenance),
+                subject: None,
+            },
+        )
+        .map_err(|err| anyhow::anyhow!("the provenance does not verify [{}]: {err}", err.code()))?;
+    let index = format!(
+        "sparse+{}/index/",
+        args.connection.registry.trim_end_matches('/')
+    );
+    let prepared = build::prepare_registry_crate(&crate_bytes, name, version, checksum, &index)?;
+    let artifacts = build::build(
+        &prepared,
+        &Settings {
+            toolchain,
+            isolation,
+            limits: Limits::default(),
+            wasm_policy: &policy.wasm,
+            key,
+        },
+    )?;
+    if let Some(out) = &args.out {
+        build::write_artifacts(out, &artifacts)?;
+    }
+    let m = &artifacts.parsed_manifest;
+    let mut mismatched = Vec::new();
+    for (what, digest) in [("kernel.wasm", Some(m.wasm)), ("kernel.cwasm", m.cwasm)] {
+        let digest = digest.expect("precompiled");
+        let covered = verified.statement.has_subject(&digest);
+        println!(
+            "{what:<13} {digest} {}",
+            if covered {
+                "matches the signed provenance"
+            } else {
+                "DIFFERS from the signed provenance"
+            }
+        );
+        if !covered {
+            mismatched.push(what);
+        }
+    }
+    if !mismatched.is_empty() {
+        anyhow::bail!(
+            "{name}@{version} did not rebuild to the same bytes ({}); signed by {}",
+            mismatched.join(", "),
+            verified.key_name
+        );
+    }
+    println!(
+        "{name}@{version}: rebuilt to the same bytes its provenance (signed by {}) names",
+        verified.key_name
     );
     Ok(())
 }

@@ -70,11 +70,24 @@ impl Client {
         .await
     }
 
+    /// GETs `path` and returns the body's bytes.
+    pub(crate) async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        self.send_raw(self.http.get(format!("{}{path}", self.base)), path)
+            .await
+    }
+
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
-        mut request: reqwest::RequestBuilder,
+        request: reqwest::RequestBuilder,
         path: &str,
     ) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let body = self.send_raw(request, path).await?;
+        serde_json::from_slice(&body)
+            .with_context(|| format!("{url}: the answer is not the JSON expected"))
+    }
+
+    async fn send_raw(&self, mut request: reqwest::RequestBuilder, path: &str) -> Result<Vec<u8>> {
         let url = format!("{}{path}", self.base);
         if let Some(token) = &self.token {
             request = request.header(reqwest::header::AUTHORIZATION, token);
@@ -95,7 +108,6 @@ impl Client {
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
             bail!("{url}: {status}: {detail}");
         }
-        serde_json::from_slice(&body)
-            .with_context(|| format!("{url}: the answer is not the JSON expected"))
+        Ok(body.to_vec())
     }
 }

@@ -6,6 +6,7 @@ mod advisories;
 mod attest;
 mod audit;
 mod build;
+mod builder;
 mod client;
 mod events;
 mod import;
@@ -55,6 +56,8 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Audit a Cargo.lock against the RustSec advisory database.
     Audit(audit::AuditArgs),
+    /// Run a worker process that builds (and audits) submissions from a kiln server's queue.
+    Builder(builder::BuilderArgs),
     /// Build a kernel crate hermetically (sandboxed, offline, reproducible) into signed artifacts.
     Build(build::BuildArgs),
     /// Show or sync the RustSec advisory database (a local one, or the server's).
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Advisories(command) => advisories::run(command),
         Command::Build(args) => build::run(args),
+        Command::Builder(args) => builder::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,7 +56,8 @@ pub(crate) struct ServeArgs {
     insecure_no_sandbox: bool,
 }
 
-pub(crate) fn run(args: ServeArgs) -> Result<()> {
+/// Logs to standard error: `RUST_LOG` or `info`, colour only on a terminal without `NO_COLOR`.
+pub(crate) fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -68,6 +69,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<()> {
+    init_tracing();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
@@ -187,7 +192,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

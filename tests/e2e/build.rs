@@ -177,6 +177,83 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
         predicate.build_definition.external_parameters["crate"],
         "kernel-csv-stats"
     );
+
+    // Anyone with the trust file can rebuild the approved version and compare.
+    let (status, body) = server.approve(&reviewer, "kernel-csv-stats", "0.1.0");
+    assert_eq!(status, 200, "{body}");
+    let out = std::process::Command::new(kiln_binary())
+        .args([
+            "build",
+            "kernel-csv-stats@0.1.0",
+            "--verify",
+            "--registry",
+            &server.url,
+            "--trust",
+        ])
+        .arg(server.data_dir().join("trust.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("rebuilt to the same bytes"), "{stdout}");
+    assert!(stdout.contains(&wasm_digest.to_string()), "{stdout}");
+}
+
+#[test]
+fn a_separate_builder_process_works_the_queue() {
+    let fixtures = tempfile::tempdir().unwrap();
+    advisory_db(&fixtures.path().join("db"));
+    let server = KilnServer::start_with(ServerOptions {
+        workers: false,
+        ..ServerOptions::default()
+    });
+    let author = server.token("ada", &["publish"]);
+    let worker = server.token("builders", &["worker"]);
+    let policy = fixtures.path().join("policy.toml");
+    std::fs::write(&policy, "[advisories]\nmax_db_age_days = 100000\n").unwrap();
+    let mut builder = std::process::Command::new(kiln_binary())
+        .args([
+            "builder",
+            "--registry",
+            &server.url,
+            "--token",
+            &worker,
+            "--name",
+            "scale-out-1",
+            "--key",
+        ])
+        .arg(server.data_dir().join("keys/builder.key"))
+        .arg("--advisory-db")
+        .arg(fixtures.path().join("db"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--cache")
+        .arg(fixtures.path().join("cache"))
+        .env("KILN_KEY_PASSWORD", "")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let world = CargoWorld::new(&server);
+    let lib = world.library("scaled-out", "1.0.0", "", "pub fn f() -> u8 { 7 }\n");
+    let out = world.publish(&lib, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = settled(&server, "scaled-out", "1.0.0");
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(builder.id().to_string())
+        .status();
+    let status = builder.wait().unwrap();
+    assert_eq!(detail["state"], "built", "{detail}");
+    assert_eq!(detail["reports"]["audit"]["verdict"], "pass", "{detail}");
+    assert!(
+        status.success(),
+        "the builder stops cleanly on SIGTERM: {status}"
+    );
 }
 
 /// Copies the SDK and one example kernel into `dest`, as a second clone would have them.

@@ -1,0 +1,109 @@
+//! `kiln builder --registry URL --token TOKEN --key KEY`: a worker process for the scale-out
+//! shape. It claims build jobs (and, with `--advisory-db`, audit jobs) from the registry's queue
+//! over the worker API, exactly as the workers inside `kiln serve` do, until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use kiln_builder::audit::AuditSettings;
+use kiln_builder::build_job::BuildSettings;
+use kiln_builder::client::Client;
+use kiln_policy::SigningKey;
+use kiln_policy::policy_file::Policy;
+
+use crate::password;
+
+#[derive(Debug, Args)]
+pub(crate) struct BuilderArgs {
+    /// The kiln server.
+    #[arg(long, value_name = "URL", env = "KILN_REGISTRY")]
+    registry: String,
+    /// A worker token (`kiln` tokens with the `worker` scope).
+    #[arg(long, value_name = "TOKEN", env = "KILN_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The builder key that signs provenance and audit statements (its public key must be in
+    /// the executors' trust file with the builder role).
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// The policy (default: kiln's built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Where earlier builds are kept by their inputs.
+    #[arg(long, value_name = "DIR", default_value = "./kiln-build-cache")]
+    cache: PathBuf,
+    /// Also audit submissions, against this advisory database directory.
+    #[arg(long, value_name = "DIR")]
+    advisory_db: Option<PathBuf>,
+    /// This worker's name in the queue (default: builder-HOST-PID).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Build without the bubblewrap sandbox; the provenance records it.
+    #[arg(long)]
+    insecure_no_sandbox: bool,
+}
+
+pub(crate) fn run(args: BuilderArgs) -> Result<()> {
+    crate::serve::init_tracing();
+    let pem =
+        std::fs::read(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
+    let password = password::read(
+        password::KILN_KEY_PASSWORD,
+        &args.key.display().to_string(),
+        false,
+    )?;
+    let key = Arc::new(
+        SigningKey::from_pem(&pem, &password)
+            .with_context(|| format!("reading {}", args.key.display()))?,
+    );
+    let policy = match &args.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::parse("", "built-in defaults")?,
+    };
+    let build = BuildSettings::new(
+        policy.clone(),
+        key.clone(),
+        args.cache.clone(),
+        args.insecure_no_sandbox,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("builder-{}-{}", host.trim(), std::process::id())
+    });
+    let client = Client::new(&args.registry, &args.token, &name);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut workers = vec![tokio::spawn(kiln_builder::build_job::run(
+            client.clone(),
+            build,
+            Duration::from_millis(500),
+            wait(stopped.clone()),
+        ))];
+        if let Some(advisory_db) = args.advisory_db {
+            workers.push(tokio::spawn(kiln_builder::audit::run(
+                client.clone(),
+                AuditSettings {
+                    policy,
+                    advisory_db,
+                    key,
+                },
+                Duration::from_millis(500),
+                wait(stopped.clone()),
+            )));
+        }
+        println!("kiln builder {name} working for {}", args.registry);
+        crate::serve::shutdown_signal().await;
+        let _ = stop.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        Ok(())
+    })
+}
