@@ -137,19 +137,15 @@ impl Prepared {
     }
 
     /// The inputs that decide the output, hashed: the sources (file names and contents), the
-    /// lockfile, the toolchain, the isolation and the builder's version. Equal keys give equal
+    /// lockfile, the toolchain, the isolation, the builder's version and `settings` (the wasm
+    /// policy and the signing key's id, see [`settings_text`]). Equal keys give equal
     /// artifacts, so a build with a key seen before is served from the cache.
-    pub fn cache_key(
-        &self,
-        toolchain: &Toolchain,
-        isolation: Isolation,
-        wasm_policy: &str,
-    ) -> Digest {
+    pub fn cache_key(&self, toolchain: &Toolchain, isolation: Isolation, settings: &str) -> Digest {
         let mut files = Vec::new();
         collect_files(&self.src(), &self.src(), &mut files);
         files.sort();
         let mut text = format!(
-            "{}\n{}\n{}\n{}\n{}\n{wasm_policy}\n",
+            "{}\n{}\n{}\n{}\n{}\n{settings}\n",
             env!("CARGO_PKG_VERSION"),
             toolchain.rustc,
             toolchain.cargo,
@@ -204,31 +200,74 @@ pub fn prepare_registry_crate(
     checksum: Digest,
     index: &str,
 ) -> Result<Prepared, BuildError> {
+    let mut prepared = unpack_registry_crate(bytes, name, version, checksum)?;
+    prepared.vendor_registry(index)?;
+    Ok(prepared)
+}
+
+/// Lays out a registry `.crate` without fetching anything yet; its `lockfile` is the one it was
+/// published with (empty when it has none).
+pub fn unpack_registry_crate(
+    bytes: &[u8],
+    name: &str,
+    version: &str,
+    checksum: Digest,
+) -> Result<Prepared, BuildError> {
     let work = new_work()?;
     let root = crate::unpack::unpack(bytes, name, version, &work.path().join("src"))
         .map_err(|err| BuildError::Submission(err.to_string()))?;
-    let home = work.path().join("fetch-home");
-    std::fs::write(
-        home.join("config.toml"),
-        format!("[source.crates-io]\nreplace-with = \"kiln\"\n\n[source.kiln]\nregistry = \"{index}\"\n\n[registries.kiln]\nindex = \"{index}\"\n"),
-    )
-    .map_err(builder_error("writing the fetch configuration"))?;
-    let mut prepared = Prepared {
+    Ok(Prepared {
         crate_rel: PathBuf::from(format!("{name}-{version}")),
         name: name.to_owned(),
         version: version.to_owned(),
-        lockfile: String::new(),
+        lockfile: std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default(),
         checksum: Some(checksum),
         work,
-    };
-    vendor(
-        &mut prepared,
-        &root,
-        &root,
-        Some(&home),
-        &BTreeMap::from([("kiln".to_owned(), index.to_owned())]),
-    )?;
-    Ok(prepared)
+    })
+}
+
+/// The cache key of a registry build, known before anything is fetched: the `.crate` checksum,
+/// the lockfile it was published with, the toolchain, the isolation, the builder's version and
+/// `settings` ([`settings_text`]). `None` without a packaged lockfile (the resolution could change).
+pub fn registry_cache_key(
+    prepared: &Prepared,
+    toolchain: &Toolchain,
+    isolation: Isolation,
+    settings: &str,
+) -> Option<Digest> {
+    let checksum = prepared.checksum?;
+    if prepared.lockfile.is_empty() {
+        return None;
+    }
+    let text = format!(
+        "registry\n{}\n{}\n{}\n{}\n{checksum}\n{}\n{settings}\n",
+        env!("CARGO_PKG_VERSION"),
+        toolchain.rustc,
+        toolchain.cargo,
+        isolation.as_str(),
+        Digest::of(prepared.lockfile.as_bytes()),
+    );
+    Some(Digest::of(text.as_bytes()))
+}
+
+impl Prepared {
+    /// Vendors a registry crate's dependencies from the registry at `index`.
+    pub fn vendor_registry(&mut self, index: &str) -> Result<(), BuildError> {
+        let home = self.work.path().join("fetch-home");
+        std::fs::write(
+            home.join("config.toml"),
+            format!("[source.crates-io]\nreplace-with = \"kiln\"\n\n[source.kiln]\nregistry = \"{index}\"\n\n[registries.kiln]\nindex = \"{index}\"\n"),
+        )
+        .map_err(builder_error("writing the fetch configuration"))?;
+        let root = self.src().join(&self.crate_rel);
+        vendor(
+            self,
+            &root,
+            &root,
+            Some(&home),
+            &BTreeMap::from([("kiln".to_owned(), index.to_owned())]),
+        )
+    }
 }
 
 /// Lays out the local crate in `crate_dir` with the path dependencies it has inside
@@ -805,6 +844,16 @@ fn provenance(
         predicate,
     )
     .into_untyped()
+}
+
+/// The build settings that change a result, as text for a cache key: the wasm policy the module
+/// must pass and the key that signs the provenance.
+pub fn settings_text(wasm_policy: &WasmPolicy, key: &SigningKey) -> String {
+    format!(
+        "{}\n{}",
+        serde_json::to_string(wasm_policy).unwrap_or_default(),
+        key.id()
+    )
 }
 
 /// A directory of earlier results by cache key (`KEY/` holding the artifacts).

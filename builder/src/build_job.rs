@@ -114,8 +114,26 @@ async fn build_job(
     let isolation = settings.isolation;
     let settings = settings.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let prepared = build::prepare_registry_crate(&bytes, &name, &version, checksum, &index)
-            .map_err(job_error)?;
+        let started = std::time::Instant::now();
+        let mut prepared =
+            build::unpack_registry_crate(&bytes, &name, &version, checksum).map_err(job_error)?;
+        let settings_text = build::settings_text(&settings.policy.wasm, &settings.key);
+        let key = build::registry_cache_key(
+            &prepared,
+            &settings.toolchain,
+            settings.isolation,
+            &settings_text,
+        );
+        if prepared.is_kernel()
+            && let Some(artifacts) = key.as_ref().and_then(|key| settings.cache.get(key))
+        {
+            tracing::info!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "build cache hit"
+            );
+            return Ok(Outcome::Kernel(Box::new(artifacts), true));
+        }
+        prepared.vendor_registry(&index).map_err(job_error)?;
         let build_settings = Settings {
             toolchain: &settings.toolchain,
             isolation: settings.isolation,
@@ -129,13 +147,10 @@ async fn build_job(
             let log = build::compile(&prepared, &build_settings).map_err(job_error)?;
             return Ok(Outcome::Library(log));
         }
-        let wasm_policy = serde_json::to_string(&settings.policy.wasm).unwrap_or_default();
-        let key = prepared.cache_key(&settings.toolchain, settings.isolation, &wasm_policy);
-        if let Some(artifacts) = settings.cache.get(&key) {
-            return Ok(Outcome::Kernel(Box::new(artifacts), true));
-        }
         let artifacts = build::build(&prepared, &build_settings).map_err(job_error)?;
-        if let Err(err) = settings.cache.put(&key, &artifacts) {
+        if let Some(key) = key
+            && let Err(err) = settings.cache.put(&key, &artifacts)
+        {
             tracing::warn!(error = %err, "storing the build in the cache");
         }
         Ok::<_, JobError>(Outcome::Kernel(Box::new(artifacts), false))

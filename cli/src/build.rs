@@ -42,6 +42,10 @@ pub(crate) struct BuildArgs {
     /// The policy whose wasm checks the module must pass (default: kiln's built-in defaults).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Keep results here by their inputs, and serve a build whose inputs were built before from
+    /// it instead of building again.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
     /// Build without the bubblewrap sandbox (build scripts can then reach the network and the
     /// host). The provenance records it.
     #[arg(long)]
@@ -58,7 +62,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
     } else {
         Isolation::detect().map_err(anyhow::Error::msg)?
     };
-    let key = match &args.key {
+    let key_pair = match &args.key {
         Some(path) => {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let password = password::read(
@@ -71,6 +75,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
         }
         None => SigningKey::generate()?,
     };
+    let key = &key_pair;
     let toolchain = Toolchain::detect()?;
     if args.verify {
         return verify(&args, &policy, isolation, &toolchain, &key);
@@ -80,29 +85,56 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
         .clone()
         .expect("clap requires --out without --verify");
     let prepared = build::prepare_local(&args.crate_dir, args.repository.as_deref())?;
-    let artifacts = build::build(
-        &prepared,
-        &Settings {
-            toolchain: &toolchain,
-            isolation,
-            limits: Limits::default(),
-            wasm_policy: &policy.wasm,
-            key: &key,
-        },
-    )?;
+    let cache = args.cache.as_ref().map(build::Cache::new);
+    let inputs = prepared.cache_key(
+        &toolchain,
+        isolation,
+        &build::settings_text(&policy.wasm, key),
+    );
+    let started = std::time::Instant::now();
+    let (artifacts, cached) = match cache.as_ref().and_then(|c| c.get(&inputs)) {
+        Some(artifacts) => (artifacts, true),
+        None => {
+            let artifacts = build::build(
+                &prepared,
+                &Settings {
+                    toolchain: &toolchain,
+                    isolation,
+                    limits: Limits::default(),
+                    wasm_policy: &policy.wasm,
+                    key,
+                },
+            )?;
+            if let Some(cache) = &cache {
+                cache
+                    .put(&inputs, &artifacts)
+                    .context("storing the build in the cache")?;
+            }
+            (artifacts, false)
+        }
+    };
     build::write_artifacts(&out, &artifacts)
         .with_context(|| format!("writing {}", out.display()))?;
     if args.key.is_none() {
         std::fs::write(out.join("builder.pub"), key.public_key().to_pem())?;
     }
     let m = &artifacts.parsed_manifest;
-    println!(
-        "built {}@{} ({}, {})",
-        m.krate,
-        m.version,
-        toolchain.rustc,
-        isolation.as_str()
-    );
+    if cached {
+        println!(
+            "served {}@{} from the build cache in {:.1} ms (inputs {inputs})",
+            m.krate,
+            m.version,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    } else {
+        println!(
+            "built {}@{} ({}, {})",
+            m.krate,
+            m.version,
+            toolchain.rustc,
+            isolation.as_str()
+        );
+    }
     println!("  kernel.wasm   {} ({} bytes)", m.wasm, m.wasm_size);
     println!(
         "  kernel.cwasm  {} (wasmtime {})",

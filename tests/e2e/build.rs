@@ -321,6 +321,58 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
     }
     assert_eq!(digests[0], digests[1], "two clones, two different bytes");
 
+    // With a fixed key and a cache, the same inputs are served from the cache, unchanged.
+    let key = scratch.path().join("builder");
+    let out = std::process::Command::new(kiln_binary())
+        .args(["keys", "generate", "--out"])
+        .arg(&key)
+        .env("KILN_KEY_PASSWORD", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repo = scratch.path().join("first-clone");
+    let mut outputs = Vec::new();
+    for round in 0..2 {
+        let out_dir = scratch.path().join(format!("cached-{round}"));
+        let out = std::process::Command::new(kiln_binary())
+            .arg("build")
+            .arg(repo.join("examples/kernels/csv-stats"))
+            .arg("--repository")
+            .arg(&repo)
+            .arg("--key")
+            .arg(key.with_extension("key"))
+            .arg("--cache")
+            .arg(scratch.path().join("cache"))
+            .arg("--out")
+            .arg(&out_dir)
+            .env("KILN_KEY_PASSWORD", "")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            Digest::of(&std::fs::read(out_dir.join("kernel.wasm")).unwrap()),
+        ));
+    }
+    assert!(outputs[0].0.starts_with("built "), "{}", outputs[0].0);
+    assert!(
+        outputs[1]
+            .0
+            .starts_with("served kernel-csv-stats@0.1.0 from the build cache"),
+        "{}",
+        outputs[1].0
+    );
+    assert_eq!(outputs[0].1, outputs[1].1);
+    assert_eq!(outputs[0].1, digests[0].0);
+
     // A path dependency outside the repository is refused with one line.
     let repo = scratch.path().join("first-clone");
     let out = std::process::Command::new(kiln_binary())
