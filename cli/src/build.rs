@@ -78,7 +78,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
     let key = &key_pair;
     let toolchain = Toolchain::detect()?;
     if args.verify {
-        return verify(&args, &policy, isolation, &toolchain, &key);
+        return verify(&args, &policy, isolation, &toolchain, key);
     }
     let out = args
         .out
