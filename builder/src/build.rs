@@ -277,60 +277,25 @@ pub fn prepare_local(crate_dir: &Path, repository: Option<&Path>) -> Result<Prep
     let crate_dir = crate_dir
         .canonicalize()
         .map_err(builder_error("finding the crate"))?;
+    // `--no-deps` reads only the manifests (no resolution of the whole workspace): the crate's
+    // name and version, and where its workspace's lockfile is.
     let metadata = cargo_metadata::MetadataCommand::new()
         .manifest_path(crate_dir.join("Cargo.toml"))
+        .no_deps()
         .exec()
         .map_err(|err| BuildError::Submission(one_line(&err.to_string())))?;
-    let root_id = metadata
-        .resolve
-        .as_ref()
-        .and_then(|r| r.root.clone())
-        .or_else(|| {
-            metadata
-                .packages
-                .iter()
-                .find(|p| {
-                    p.manifest_path
-                        .parent()
-                        .is_some_and(|d| d.as_std_path() == crate_dir)
-                })
-                .map(|p| p.id.clone())
+    let root = metadata
+        .packages
+        .iter()
+        .find(|p| {
+            p.manifest_path
+                .parent()
+                .is_some_and(|d| d.as_std_path() == crate_dir)
         })
         .ok_or_else(|| {
             BuildError::Submission(format!("{} is not a package", crate_dir.display()))
         })?;
-    let root = metadata
-        .packages
-        .iter()
-        .find(|p| p.id == root_id)
-        .expect("the root package is listed");
-    // The path packages this crate depends on (transitively), and the crate itself.
-    let mut wanted = vec![root_id.clone()];
-    let mut path_dirs = Vec::new();
-    let resolve = metadata.resolve.as_ref().expect("cargo metadata resolves");
-    while let Some(id) = wanted.pop() {
-        let package = metadata
-            .packages
-            .iter()
-            .find(|p| p.id == id)
-            .expect("listed");
-        if package.source.is_some() {
-            continue;
-        }
-        let dir = package
-            .manifest_path
-            .parent()
-            .expect("a manifest has a directory")
-            .as_std_path()
-            .to_owned();
-        if path_dirs.contains(&dir) {
-            continue;
-        }
-        path_dirs.push(dir);
-        if let Some(node) = resolve.nodes.iter().find(|n| n.id == id) {
-            wanted.extend(node.deps.iter().map(|d| d.pkg.clone()));
-        }
-    }
+    let path_dirs = path_dependencies(&crate_dir)?;
     let repository = match repository {
         Some(r) => r
             .canonicalize()
@@ -381,6 +346,58 @@ pub fn prepare_local(crate_dir: &Path, repository: Option<&Path>) -> Result<Prep
     Ok(prepared)
 }
 
+/// The crate in `crate_dir` and every path dependency it has, transitively (dev-dependencies
+/// included: Cargo resolves them for the lockfile), read from the manifests.
+fn path_dependencies(crate_dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut todo = vec![crate_dir.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let dir = dir.canonicalize().map_err(|err| {
+            BuildError::Submission(format!("path dependency {}: {err}", dir.display()))
+        })?;
+        if found.contains(&dir) {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join("Cargo.toml")).map_err(|err| {
+            BuildError::Submission(format!("{}/Cargo.toml: {err}", dir.display()))
+        })?;
+        let manifest: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+            BuildError::Submission(format!(
+                "{}/Cargo.toml: {}",
+                dir.display(),
+                one_line(&err.to_string())
+            ))
+        })?;
+        for table in dependency_tables(&manifest) {
+            for dep in table.values() {
+                if let Some(path) = dep.get("path").and_then(|p| p.as_str()) {
+                    todo.push(dir.join(path));
+                }
+            }
+        }
+        found.push(dir);
+    }
+    Ok(found)
+}
+
+/// Every dependency table of a manifest (normal, dev, build; also per target).
+fn dependency_tables(manifest: &toml::Table) -> Vec<toml::Table> {
+    const KEYS: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+    let mut tables: Vec<toml::Table> = KEYS
+        .iter()
+        .filter_map(|k| manifest.get(*k).and_then(|t| t.as_table()).cloned())
+        .collect();
+    if let Some(targets) = manifest.get("target").and_then(|t| t.as_table()) {
+        for target in targets.values() {
+            tables.extend(
+                KEYS.iter()
+                    .filter_map(|k| target.get(*k).and_then(|t| t.as_table()).cloned()),
+            );
+        }
+    }
+    tables
+}
+
 fn git_toplevel(dir: &Path) -> Option<PathBuf> {
     let out = Command::new("git")
         .args(["rev-parse", "--show-toplevel"])
@@ -424,17 +441,7 @@ fn registries_named(cwd: &Path, dirs: &[PathBuf]) -> BTreeMap<String, String> {
         let Ok(value) = text.parse::<toml::Table>() else {
             continue;
         };
-        let mut tables = Vec::new();
-        for key in ["dependencies", "dev-dependencies", "build-dependencies"] {
-            tables.extend(value.get(key).and_then(|t| t.as_table()).cloned());
-        }
-        if let Some(targets) = value.get("target").and_then(|t| t.as_table()) {
-            for target in targets.values() {
-                for key in ["dependencies", "dev-dependencies", "build-dependencies"] {
-                    tables.extend(target.get(key).and_then(|t| t.as_table()).cloned());
-                }
-            }
-        }
+        let tables = dependency_tables(&value);
         for table in tables {
             for dep in table.values() {
                 if let Some(name) = dep.get("registry").and_then(|r| r.as_str()) {
