@@ -78,7 +78,8 @@ async fn audit_job(
         version,
         checksum,
     };
-    let (report, bundle) = tokio::task::spawn_blocking(move || {
+    let (name, version) = (subject.name.clone(), subject.version.clone());
+    let audited = tokio::task::spawn_blocking(move || {
         let report = audit_crate(&settings, &subject, &bytes, &index, &approved)?;
         let statement = report
             .statement()
@@ -88,7 +89,41 @@ async fn audit_job(
         Ok::<_, JobError>((report, bundle.to_json()))
     })
     .await
-    .map_err(|err| JobError::retry(err.to_string()))??;
+    .map_err(|err| JobError::retry(err.to_string()))?;
+    let (report, bundle) = match audited {
+        Err(err) if err.waiting => {
+            // Name what the submission waits for: its dependencies without an approved version.
+            let missing: Vec<String> = client
+                .submission(&name, &version)
+                .await
+                .ok()
+                .and_then(|d| d["dependencies"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter(|d| {
+                    d["approved"].is_null() && d["registry"].is_null() && d["kind"] != "dev"
+                })
+                .map(|d| {
+                    format!(
+                        "{} {}",
+                        d["name"].as_str().unwrap_or("?"),
+                        d["req"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            let message = if missing.is_empty() {
+                err.message
+            } else {
+                format!(
+                    "needs {} approved first; {}",
+                    missing.join(", "),
+                    err.message
+                )
+            };
+            return Err(JobError::waiting(message));
+        }
+        other => other?,
+    };
     let bundle_digest = client
         .upload(bundle.into_bytes())
         .await
@@ -181,8 +216,8 @@ fn metadata(root: &Path, home: &Path) -> Result<cargo_metadata::Metadata, JobErr
             .filter(|l| !l.is_empty())
             .collect();
         // A dependency that does not resolve against the curated index is not approved (yet):
-        // retrying later makes sense, and the message says what is missing.
-        JobError::retry(format!(
+        // the audit waits for an approval, which wakes it.
+        JobError::waiting(format!(
             "resolving the dependencies against this registry failed (every dependency must be approved here): {}",
             detail.join(" ")
         ))

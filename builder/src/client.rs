@@ -179,6 +179,23 @@ impl Client {
         Ok(value["digest"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// A submission's details (`GET /api/kiln/v1/submissions/NAME/VERSION`).
+    pub async fn submission(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        let path = format!("/api/kiln/v1/submissions/{name}/{version}");
+        self.get(&path)
+            .await?
+            .json()
+            .await
+            .map_err(|err| ClientError::Unreachable {
+                url: path,
+                message: err.to_string(),
+            })
+    }
+
     /// The names of approved crates.
     pub async fn approved_names(&self) -> Result<Vec<String>, ClientError> {
         let url = format!("{}/api/kiln/v1/approved-names", self.base);
@@ -211,11 +228,11 @@ impl Client {
             .map(drop)
     }
 
-    /// Reports job `id` failed; `terminal` when the submission itself is at fault.
-    pub async fn fail(&self, id: i64, error: &str, terminal: bool) -> Result<(), ClientError> {
+    /// Reports job `id` failed, or waiting.
+    pub async fn fail(&self, id: i64, error: &crate::worker::JobError) -> Result<(), ClientError> {
         self.post_json(
             &format!("/api/kiln/v1/jobs/{id}/fail"),
-            &serde_json::json!({"worker": self.worker, "error": error, "terminal": terminal}),
+            &serde_json::json!({"worker": self.worker, "error": error.message, "terminal": error.terminal, "waiting": error.waiting}),
         )
         .await
         .map(drop)

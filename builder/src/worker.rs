@@ -10,13 +10,15 @@ use crate::client::{Client, Job};
 /// The lease a worker asks for; it heartbeats every third of it.
 pub const LEASE_SECS: u64 = 120;
 
-/// Why one job failed; `terminal` when the submission itself is at fault (do not retry).
+/// Why one job did not finish.
 #[derive(Debug)]
 pub struct JobError {
     /// What went wrong.
     pub message: String,
-    /// Whether retrying is pointless.
+    /// Whether retrying is pointless (the submission itself is at fault).
     pub terminal: bool,
+    /// Whether the job waits for something outside it (a dependency's approval).
+    pub waiting: bool,
 }
 
 impl JobError {
@@ -25,6 +27,7 @@ impl JobError {
         Self {
             message: message.into(),
             terminal: false,
+            waiting: false,
         }
     }
 
@@ -33,6 +36,16 @@ impl JobError {
         Self {
             message: message.into(),
             terminal: true,
+            waiting: false,
+        }
+    }
+
+    /// Not a failure: the job waits for an approval (it is queued again, and woken by one).
+    pub fn waiting(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            terminal: false,
+            waiting: true,
         }
     }
 }
@@ -97,7 +110,7 @@ pub async fn run<F, Fut>(
             Ok(outcome) => tracing::info!(%subject, kind, outcome, "job done"),
             Err(err) => {
                 tracing::warn!(%subject, kind, error = %err.message, "job failed");
-                if let Err(report) = client.fail(id, &err.message, err.terminal).await {
+                if let Err(report) = client.fail(id, &err).await {
                     tracing::warn!(error = %report, "reporting the failure");
                 }
             }

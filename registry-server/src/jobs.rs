@@ -202,6 +202,39 @@ pub async fn fail(db: &Db, id: i64, worker: &str, error: &str) -> Result<FailOut
     Ok(outcome)
 }
 
+/// How long a job waiting for something outside it (a dependency's approval) sleeps before it
+/// is tried again; an approval wakes waiting jobs at once.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Puts a held job back in the queue for [`WAIT`] without counting the attempt: it is waiting
+/// for something outside it (a dependency's approval), not failing. False when not held.
+pub async fn wait(db: &Db, id: i64, worker: &str, reason: &str) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let mut w = db.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, last_error = $2, \
+         lease_until = NULL, worker = NULL, updated_at = $3 WHERE id = $4 AND worker = $5 AND state = 'running'",
+    )
+    .bind(now + WAIT.as_millis() as i64)
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .bind(worker)
+    .execute(&mut *w.tx)
+    .await?;
+    w.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Wakes every queued job that is waiting: after an approval, what waited for it may go on.
+pub async fn wake(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET run_at = $1 WHERE state = 'queued' AND run_at > $1")
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Counts of jobs by kind and state, for metrics and the CLI.
 pub async fn counts(db: &Db) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     let rows = sqlx::query(

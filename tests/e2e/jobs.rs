@@ -174,6 +174,56 @@ async fn concurrent_claims_are_exclusive(first: Arc<Db>, second: Arc<Db>) {
     assert_eq!(seen, ids.into_iter().collect());
 }
 
+/// A job that waits for an approval is queued again without using up an attempt, and an
+/// approval (`jobs::wake`) makes it ready at once.
+async fn waiting_costs_no_attempt_and_an_approval_wakes_it(db: &Db) {
+    // An audit job, so that the build jobs the other checks leave behind stay out of the way.
+    let mut w = db.begin_write().await.unwrap();
+    let id = jobs::enqueue(&mut w.tx, "audit", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    w.commit().await.unwrap();
+    let lease = Duration::from_secs(60);
+    for round in 0..3 {
+        let job = jobs::claim(db, "audit", "w1", lease)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("round {round}: the waiting job is ready again"));
+        assert_eq!((job.id, job.attempts), (id, 1), "waiting never counts");
+        assert!(
+            jobs::wait(db, id, "w1", "needs dep 1.0 approved")
+                .await
+                .unwrap()
+        );
+        assert!(
+            jobs::claim(db, "audit", "w2", lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "a waiting job sleeps"
+        );
+        assert!(
+            !jobs::wait(db, id, "w1", "again").await.unwrap(),
+            "not held any more"
+        );
+        let mut w = db.begin_write().await.unwrap();
+        jobs::wake(&mut w.tx).await.unwrap();
+        w.commit().await.unwrap();
+    }
+    let job = jobs::claim(db, "audit", "w1", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.id, id);
+    assert_eq!(
+        jobs::fail(db, job.id, "w1", "a real failure")
+            .await
+            .unwrap(),
+        FailOutcome::Dead,
+        "a real failure still counts"
+    );
+}
+
 #[test]
 fn the_queue_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +233,8 @@ fn the_queue_on_sqlite() {
         lease_reclaim_retry_and_dead_letter(&db).await;
         let first = Arc::new(db);
         let second = Arc::new(Db::connect(&url).await.unwrap());
-        concurrent_claims_are_exclusive(first, second).await;
+        concurrent_claims_are_exclusive(first.clone(), second).await;
+        waiting_costs_no_attempt_and_an_approval_wakes_it(&first).await;
     });
 }
 
@@ -196,6 +247,7 @@ fn the_queue_on_postgres() {
         let first = Arc::new(db);
         let second = Arc::new(Db::connect(&database.url).await.unwrap());
         concurrent_claims_are_exclusive(first.clone(), second.clone()).await;
+        waiting_costs_no_attempt_and_an_approval_wakes_it(&first).await;
         first.close().await;
         second.close().await;
     });

@@ -295,6 +295,10 @@ async fn record_decision(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    if decision.decision == "approve" {
+        // Whatever waited for this approval (a dependant's audit) may go on now.
+        crate::jobs::wake(tx).await?;
+    }
     let data = serde_json::json!({"reason": decision.reason, "criteria": decision.criteria});
     events::append(
         tx,

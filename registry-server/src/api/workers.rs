@@ -287,9 +287,26 @@ pub struct FailRequest {
     /// retrying.
     #[serde(default)]
     pub terminal: bool,
+    /// The job waits for something outside it (a dependency's approval): queue it again
+    /// without counting the attempt; the error is shown as the submission's state reason.
+    #[serde(default)]
+    pub waiting: bool,
 }
 
-/// `POST /api/kiln/v1/jobs/{id}/fail`: retry later, or fail the submission.
+/// Shows why a submission is not moving (it keeps its state; the next transition clears it).
+async fn set_waiting_reason(app: &AppState, version_id: i64, reason: &str) -> ApiResult<()> {
+    let mut w = app.db.begin_write().await?;
+    sqlx::query("UPDATE versions SET state_reason = $1, updated_at = $2 WHERE id = $3 AND state IN ('submitted', 'audited')")
+        .bind(reason)
+        .bind(now_ms())
+        .bind(version_id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.commit().await?;
+    Ok(())
+}
+
+/// `POST /api/kiln/v1/jobs/{id}/fail`: retry later, wait, or fail the submission.
 #[utoipa::path(post, path = "/api/kiln/v1/jobs/{id}/fail", request_body = FailRequest, responses((status = 200), (status = 409)))]
 pub(crate) async fn fail(
     State(app): State<AppState>,
@@ -299,6 +316,18 @@ pub(crate) async fn fail(
 ) -> ApiResult<Json<serde_json::Value>> {
     let auth = require(&app, &headers, Scope::Worker).await?;
     let job = held_job(&app, id, &request.worker).await?;
+    if request.waiting {
+        if !jobs::wait(&app.db, id, &request.worker, &request.error).await? {
+            return Err(ApiError::conflict(format!(
+                "job {id} is not held by `{}`",
+                request.worker
+            )));
+        }
+        set_waiting_reason(&app, job.version_id, &request.error).await?;
+        return Ok(Json(
+            serde_json::json!({"ok": true, "waiting_secs": jobs::WAIT.as_secs()}),
+        ));
+    }
     let outcome = if request.terminal {
         let mut w = app.db.begin_write().await?;
         jobs::complete(&mut w.tx, id, &request.worker).await?;
@@ -308,9 +337,22 @@ pub(crate) async fn fail(
         jobs::fail(&app.db, id, &request.worker, &request.error).await?
     };
     match outcome {
-        FailOutcome::Retry(delay) => Ok(Json(
-            serde_json::json!({"ok": true, "retry_in_secs": delay.as_secs()}),
-        )),
+        FailOutcome::Retry(delay) => {
+            set_waiting_reason(
+                &app,
+                job.version_id,
+                &format!(
+                    "{} will be retried in {} s: {}",
+                    job.kind,
+                    delay.as_secs(),
+                    request.error
+                ),
+            )
+            .await?;
+            Ok(Json(
+                serde_json::json!({"ok": true, "retry_in_secs": delay.as_secs()}),
+            ))
+        }
         FailOutcome::NotHeld => Err(ApiError::conflict(format!(
             "job {id} is not held by `{}`",
             request.worker
