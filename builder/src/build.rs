@@ -62,6 +62,19 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
+    /// Refuses a toolchain other than the one `pinned` (a rustc version such as `1.95.0`).
+    pub fn check_pin(&self, pinned: Option<&str>) -> Result<(), BuildError> {
+        match pinned {
+            Some(version) if self.rustc.split_whitespace().nth(1) != Some(version) => {
+                Err(BuildError::Builder(format!(
+                    "the policy pins rustc {version}, but this builder has {}",
+                    self.rustc
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The toolchain `rustc` on `PATH` belongs to.
     pub fn detect() -> Result<Self, BuildError> {
         let output = |program: &str, args: &[&str]| {
@@ -925,4 +938,63 @@ pub fn write_artifacts(dir: &Path, artifacts: &Artifacts) -> std::io::Result<()>
         std::fs::write(dir.join(name), bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_toolchain_must_match() {
+        let toolchain = Toolchain {
+            sysroot: PathBuf::from("/toolchain"),
+            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+            cargo: "cargo 1.95.0".into(),
+        };
+        assert!(toolchain.check_pin(None).is_ok());
+        assert!(toolchain.check_pin(Some("1.95.0")).is_ok());
+        let err = toolchain.check_pin(Some("1.94.1")).unwrap_err();
+        assert!(err.to_string().contains("pins rustc 1.94.1"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_returns_what_was_put_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let key = Digest::of(b"inputs");
+        assert!(cache.get(&key).is_none());
+        let manifest = ArtifactManifest {
+            schema: MANIFEST_SCHEMA.into(),
+            krate: "k".into(),
+            version: "1.0.0".into(),
+            crate_checksum: Digest::of(b"crate"),
+            wasm: Digest::of(b"wasm"),
+            wasm_size: 4,
+            cwasm: Some(Digest::of(b"cwasm")),
+            imports: Vec::new(),
+            exports: Vec::new(),
+            entries: Vec::new(),
+            wasmtime_version: "48".into(),
+            compatibility_hash: "h".into(),
+        };
+        let (bytes, _) = manifest.to_bytes();
+        let artifacts = Artifacts {
+            wasm: b"wasm".to_vec(),
+            cwasm: b"cwasm".to_vec(),
+            manifest: bytes,
+            provenance: "{}".into(),
+            log: "log".into(),
+            parsed_manifest: manifest,
+        };
+        cache.put(&key, &artifacts).unwrap();
+        let hit = cache.get(&key).unwrap();
+        assert_eq!(
+            (hit.wasm, hit.cwasm, hit.log),
+            (artifacts.wasm, artifacts.cwasm, artifacts.log)
+        );
+        assert!(cache.get(&Digest::of(b"other inputs")).is_none());
+        // A torn entry (a file missing) is a miss, not a half result.
+        std::fs::remove_file(dir.path().join(key.hex()).join("kernel.cwasm")).unwrap();
+        assert!(cache.get(&key).is_none());
+    }
 }

@@ -46,12 +46,16 @@ impl BuildSettings {
         } else {
             Isolation::detect()?
         };
+        let toolchain = Toolchain::detect().map_err(|err| err.to_string())?;
+        toolchain
+            .check_pin(policy.build.toolchain.as_deref())
+            .map_err(|err| err.to_string())?;
         Ok(Self {
             policy,
             key,
             isolation,
             limits: Limits::default(),
-            toolchain: Toolchain::detect().map_err(|err| err.to_string())?,
+            toolchain,
             cache: Cache::new(cache_dir),
         })
     }

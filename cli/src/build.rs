@@ -77,6 +77,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
     };
     let key = &key_pair;
     let toolchain = Toolchain::detect()?;
+    toolchain.check_pin(policy.build.toolchain.as_deref())?;
     if args.verify {
         return verify(&args, &policy, isolation, &toolchain, key);
     }

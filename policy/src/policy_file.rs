@@ -187,6 +187,7 @@ struct RawBuild {
     proc_macros: Action,
     native_links: Action,
     bypass: Vec<RawBypass>,
+    toolchain: Option<String>,
 }
 
 impl Default for RawBuild {
@@ -196,6 +197,7 @@ impl Default for RawBuild {
             proc_macros: Action::Review,
             native_links: Action::Deny,
             bypass: Vec::new(),
+            toolchain: None,
         }
     }
 }
@@ -362,6 +364,8 @@ pub struct BuildPolicy {
     pub native_links: Action,
     /// Exact crate versions allowed to run build-time code, pinned by checksum.
     pub bypass: Vec<(String, semver::Version, Digest)>,
+    /// The rustc version builds must use (`1.95.0`); builders with another refuse to build.
+    pub toolchain: Option<String>,
 }
 
 /// A banned crate.
@@ -648,6 +652,7 @@ impl Policy {
                 proc_macros: raw.build.proc_macros,
                 native_links: raw.build.native_links,
                 bypass,
+                toolchain: raw.build.toolchain,
             },
             bans,
             typosquat_distance: raw.typosquat.max_distance,
