@@ -1,10 +1,16 @@
 //! kiln's notebook executor.
 //!
-//! Today this crate holds the one definition of the wasmtime engine settings that both the
-//! builder's ahead-of-time compilation and the executor's runtime use, so that a `.cwasm` the
-//! builder signs is one the executor can load. Preflight, the instance pool, limits and the
-//! executor API build on it.
+//! - [`engine`]: the one definition of the wasmtime engine settings that both the builder's
+//!   ahead-of-time compilation and the runtime use, so that a `.cwasm` the builder signs is one
+//!   the executor can load.
+//! - [`runtime`]: calls of a kernel's entry points under a cell's limits (fuel, epoch deadline,
+//!   memory, output), with WASI preview 1 and no ambient authority, and a deterministic mode for
+//!   replay.
+//!
+//! Notebook documents, preflight with fetched artifacts, run records and the executor API build
+//! on these.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod engine;
+pub mod runtime;

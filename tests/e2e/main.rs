@@ -11,4 +11,5 @@ mod jobs;
 mod registry;
 mod registry_hostile;
 mod registry_incident;
+mod runtime;
 mod s3;

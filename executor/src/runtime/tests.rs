@@ -1,0 +1,157 @@
+use super::*;
+
+/// A WAT kernel: memory, a bump allocator, and `body` as the entry point `run`.
+fn kernel(runtime: &Runtime, body: &str, extra: &str) -> Kernel {
+    let wat = format!(
+        r#"(module
+  (import "kiln" "output" (func $output (param i32 i32) (result i32)))
+  (import "kiln" "error" (func $error (param i32 i32)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (data (i32.const 16) "hello, kiln")
+  (func (export "kiln_alloc") (param $len i32) (result i32)
+    (local $at i32)
+    (local.set $at (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $at))
+  {extra}
+  (func (export "kiln_entry_run") (param $ptr i32) (param $len i32) (result i32)
+    {body}))"#
+    );
+    runtime.load_wasm(&wat::parse_str(&wat).unwrap()).unwrap()
+}
+
+fn limits() -> Limits {
+    Limits {
+        fuel: 10_000_000,
+        memory_bytes: 4 << 20,
+        wall_ms: 5_000,
+        output_bytes: 1 << 16,
+    }
+}
+
+#[test]
+fn a_kernel_echoes_its_input_and_is_measured() {
+    let runtime = Runtime::new(4).unwrap();
+    let echo = kernel(
+        &runtime,
+        "(drop (call $output (local.get $ptr) (local.get $len))) (i32.const 0)",
+        "",
+    );
+    let outcome = runtime.call(&echo, "run", b"some input", &limits(), None);
+    assert_eq!(outcome.result.unwrap(), b"some input");
+    assert!(outcome.metrics.fuel > 0 && outcome.metrics.fuel < 1_000);
+    assert_eq!(outcome.metrics.output_bytes, 10);
+    // The same kernel again: a fresh instance each call, from the cached InstancePre.
+    let again = runtime.call(&echo, "run", b"x", &limits(), Some(7));
+    assert_eq!(again.result.unwrap(), b"x");
+}
+
+#[test]
+fn every_way_of_ending_has_its_name() {
+    let runtime = Runtime::new(4).unwrap();
+    let cases: Vec<(&str, &str, &str, Limits, &str)> = vec![
+        (
+            "(loop $l (br $l)) (i32.const 0)",
+            "",
+            "infinite loop",
+            limits(),
+            "out-of-fuel",
+        ),
+        (
+            "(loop $l (br $l)) (i32.const 0)",
+            "",
+            "infinite loop, generous fuel",
+            Limits {
+                fuel: u64::MAX / 2,
+                wall_ms: 200,
+                ..limits()
+            },
+            "deadline",
+        ),
+        (
+            "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable",
+            "",
+            "unbounded memory growth",
+            limits(),
+            "memory-limit",
+        ),
+        (
+            "(call $deep) (i32.const 0)",
+            "(func $deep (call $deep))",
+            "deep recursion",
+            Limits {
+                fuel: u64::MAX / 2,
+                ..limits()
+            },
+            "stack-overflow",
+        ),
+        (
+            "(loop $l (br_if $l (i32.eqz (call $output (i32.const 0) (i32.const 4096))))) (i32.const 0)",
+            "",
+            "output flood",
+            limits(),
+            "output-limit",
+        ),
+        ("unreachable", "", "a trap", limits(), "trap"),
+        (
+            "(call $error (i32.const 16) (i32.const 11)) (i32.const 1)",
+            "",
+            "a kernel error",
+            limits(),
+            "kernel-error",
+        ),
+    ];
+    for (body, extra, what, limits, code) in cases {
+        let k = kernel(&runtime, body, extra);
+        let outcome = runtime.call(&k, "run", b"", &limits, None);
+        let err = outcome.result.expect_err(what);
+        assert_eq!(err.code(), code, "{what}: {err}");
+        if code == "kernel-error" {
+            assert_eq!(err.to_string(), "kernel error: hello, kiln");
+        }
+    }
+    // The runtime goes on serving.
+    let ok = kernel(&runtime, "(i32.const 0)", "");
+    assert!(
+        runtime
+            .call(&ok, "run", b"", &limits(), None)
+            .result
+            .is_ok()
+    );
+    let missing = runtime.call(&ok, "nope", b"", &limits(), None);
+    assert_eq!(missing.result.unwrap_err().code(), "contract");
+}
+
+#[test]
+fn only_verified_bytes_are_deserialized() {
+    let runtime = Runtime::new(2).unwrap();
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "kiln_alloc") (param i32) (result i32) (i32.const 64))
+             (func (export "kiln_entry_run") (param i32 i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let cwasm = runtime.engine().precompile_module(&wasm).unwrap();
+    let signed = kiln_policy::Digest::of(&cwasm);
+    let verified = VerifiedBytes::new(&cwasm, &signed).unwrap();
+    let k = runtime.load_cwasm(&verified).unwrap();
+    assert!(runtime.call(&k, "run", b"", &limits(), None).result.is_ok());
+    let mut tampered = cwasm.to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(
+        VerifiedBytes::new(&tampered, &signed).is_none(),
+        "one changed byte is refused before deserialisation"
+    );
+}
+
+#[test]
+fn the_runtime_engine_can_load_what_the_builder_precompiles() {
+    let runtime = Runtime::new(2).unwrap();
+    let builder = crate::engine::new_engine().unwrap();
+    assert_eq!(
+        crate::engine::compatibility_hash(runtime.engine()),
+        crate::engine::compatibility_hash(&builder)
+    );
+}
