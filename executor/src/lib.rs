@@ -7,10 +7,15 @@
 //!   memory, output), with WASI preview 1 and no ambient authority, and a deterministic mode for
 //!   replay.
 //!
-//! Notebook documents, preflight with fetched artifacts, run records and the executor API build
-//! on these.
+//! - [`notebook`]: notebook documents (format version 1, `docs/notebook.md`), validated with
+//!   errors that name the cell and the field.
+//! - [`run`]: running a notebook's cells in order, chaining outputs, into a run record; replay.
+//!
+//! Preflight with artifacts fetched from the registry and the executor API build on these.
 
 #![deny(unsafe_code)]
 
 pub mod engine;
+pub mod notebook;
+pub mod run;
 pub mod runtime;

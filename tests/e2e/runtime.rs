@@ -88,3 +88,96 @@ fn deterministic_calls_replay_to_the_same_bytes() {
         "fuel is deterministic too"
     );
 }
+
+#[test]
+fn the_example_notebook_runs_chains_and_replays() {
+    use std::collections::BTreeMap;
+
+    use kiln_executor::notebook::{KernelLock, Notebook};
+    use kiln_executor::run::{self, LoadedKernel};
+    use kiln_policy::Digest;
+
+    let path = kiln_tests::workspace_root().join("examples/notebooks/tour.json");
+    let bytes = std::fs::read(&path).unwrap();
+    let notebook = Notebook::parse(&bytes).unwrap();
+    let runtime = Runtime::new(8).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut kernels = BTreeMap::new();
+    for (name, KernelLock { krate, wasm, .. }) in &notebook.kernels {
+        // The pins are what `kiln build` makes of the example: build it and hold it to them.
+        let dir = krate.trim_start_matches("kernel-");
+        let out = scratch.path().join(name);
+        let status = std::process::Command::new(kiln_tests::kiln_binary())
+            .arg("build")
+            .arg(
+                kiln_tests::workspace_root()
+                    .join("examples/kernels")
+                    .join(dir),
+            )
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kiln build {krate}");
+        let module = std::fs::read(out.join("kernel.wasm")).unwrap();
+        assert_eq!(
+            Digest::of(&module),
+            *wasm,
+            "{} pins {krate} at {wasm}; kiln build made another module (a new toolchain?): update the pin",
+            path.display()
+        );
+        kernels.insert(
+            name.clone(),
+            LoadedKernel {
+                kernel: runtime.load_wasm(&module).unwrap(),
+                wasm: *wasm,
+            },
+        );
+    }
+    let result = run::run(&runtime, &notebook, Digest::of(&bytes), &kernels, Some(7)).unwrap();
+    let record = &result.record;
+    let statuses: Vec<(&str, &str)> = record
+        .cells
+        .iter()
+        .map(|c| (c.id.as_str(), c.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("station-stats", "ok"),
+            ("top-words", "ok"),
+            ("picture", "ok"),
+            ("word-counts", "ok"),
+            ("count-table", "ok")
+        ],
+        "{record:?}"
+    );
+    let output = |id: &str| {
+        let cell = record.cells.iter().find(|c| c.id == id).unwrap();
+        String::from_utf8(result.outputs[&cell.output.unwrap()].clone()).unwrap()
+    };
+    let stats: serde_json::Value = serde_json::from_str(&output("station-stats")).unwrap();
+    assert_eq!(stats["rows"], 4, "{stats}");
+    let top: serde_json::Value = serde_json::from_str(&output("top-words")).unwrap();
+    assert_eq!(top["top"][0]["word"], "the", "{top}");
+    assert!(output("picture").contains('@'), "{}", output("picture"));
+    // The chained cell described the table the cell before counted.
+    assert_eq!(record.cells[4].input, record.cells[3].output);
+    assert!(
+        output("word-counts").contains("to\t2"),
+        "{}",
+        output("word-counts")
+    );
+    let table: serde_json::Value = serde_json::from_str(&output("count-table")).unwrap();
+    assert!(table["rows"].as_u64().unwrap() >= 6, "{table}");
+    assert!(
+        record
+            .cells
+            .iter()
+            .all(|c| c.metrics.fuel > 0 && c.metrics.wall_us > 0)
+    );
+
+    let replayed = run::replay(&runtime, &notebook, record, &kernels).unwrap();
+    assert!(replayed.iter().all(|c| c.matches), "{replayed:?}");
+}

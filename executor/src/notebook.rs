@@ -1,0 +1,365 @@
+//! Notebook documents (format version 1, specified in `docs/notebook.md`): metadata, a `kernels`
+//! lock pinning each kernel's crate, version and module digests, and cells: markdown (passed
+//! through) and kernel cells (an entry point of a locked kernel, an input, grants and limits).
+//! [`Notebook::parse`] validates everything a run depends on, and its errors name the cell and
+//! the field.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use kiln_policy::Digest;
+use kiln_policy::preflight::Limits;
+use serde::{Deserialize, Serialize};
+
+/// The format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The largest notebook accepted, in bytes.
+pub const MAX_NOTEBOOK_BYTES: usize = 4 << 20;
+/// The most cells in one notebook.
+pub const MAX_CELLS: usize = 1000;
+
+/// The limits a cell gets when it names none.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    fuel: 1_000_000_000,
+    memory_bytes: 64 << 20,
+    wall_ms: 10_000,
+    output_bytes: 1 << 20,
+};
+
+/// A validated notebook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notebook {
+    /// Always [`FORMAT_VERSION`].
+    pub kiln_notebook: u32,
+    /// Free-form metadata (title, authors, …), passed through.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The kernels the cells use, by the name cells call them.
+    pub kernels: BTreeMap<String, KernelLock>,
+    /// The cells, in order.
+    pub cells: Vec<Cell>,
+}
+
+/// A locked kernel: what a cell's `kernel` name resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelLock {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// Its version.
+    pub version: String,
+    /// The `.wasm` digest the notebook pins.
+    pub wasm: Digest,
+    /// The `.cwasm` digest, when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwasm: Option<Digest>,
+}
+
+/// A cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Cell {
+    /// Text for people, passed through.
+    Markdown {
+        /// The Markdown source.
+        source: String,
+    },
+    /// A call of a kernel's entry point.
+    Kernel(KernelCell),
+}
+
+/// A kernel cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelCell {
+    /// Its id, unique in the notebook (`[a-z0-9_-]`, at most 64 characters).
+    pub id: String,
+    /// The name of a kernel in the lock.
+    pub kernel: String,
+    /// The entry point.
+    pub entry: String,
+    /// The input.
+    pub input: Input,
+    /// WASI imports granted (`MODULE.FUNCTION` or `MODULE.*`); the `kiln` host module is always
+    /// granted.
+    #[serde(default)]
+    pub grants: BTreeSet<String>,
+    /// Limits (default: [`DEFAULT_LIMITS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+impl KernelCell {
+    /// The cell's limits.
+    pub fn limits(&self) -> Limits {
+        self.limits.unwrap_or(DEFAULT_LIMITS)
+    }
+}
+
+/// A kernel cell's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Input {
+    /// UTF-8 text.
+    Text(String),
+    /// A JSON value, serialised compactly.
+    Json(serde_json::Value),
+    /// Bytes, base64-encoded (standard alphabet, padded).
+    Base64(String),
+    /// The output of an earlier kernel cell, by id.
+    From(String),
+}
+
+/// What is wrong with a notebook, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct NotebookError {
+    /// `notebook`, `kernels.NAME`, or `cell ID (#N)`, with the field.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn error(location: impl Into<String>, message: impl Into<String>) -> NotebookError {
+    NotebookError {
+        location: location.into(),
+        message: message.into(),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl Notebook {
+    /// Parses and validates a notebook document.
+    pub fn parse(bytes: &[u8]) -> Result<Self, NotebookError> {
+        if bytes.len() > MAX_NOTEBOOK_BYTES {
+            return Err(error(
+                "notebook",
+                format!(
+                    "{} bytes, more than the {MAX_NOTEBOOK_BYTES} allowed",
+                    bytes.len()
+                ),
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|err| error("notebook", format!("not JSON: {err}")))?;
+        if value.get("kiln_notebook").and_then(|v| v.as_u64()) != Some(u64::from(FORMAT_VERSION)) {
+            return Err(error(
+                "notebook, field `kiln_notebook`",
+                format!(
+                    "must be {FORMAT_VERSION} (this executor reads format version {FORMAT_VERSION})"
+                ),
+            ));
+        }
+        // Cells one by one, so that an error names the cell.
+        if let Some(cells) = value.get("cells").and_then(|c| c.as_array()) {
+            if cells.len() > MAX_CELLS {
+                return Err(error(
+                    "notebook, field `cells`",
+                    format!("{} cells, more than the {MAX_CELLS} allowed", cells.len()),
+                ));
+            }
+            for (index, cell) in cells.iter().enumerate() {
+                if let Err(err) = Cell::deserialize(cell) {
+                    let id = cell.get("id").and_then(|i| i.as_str()).unwrap_or("?");
+                    return Err(error(
+                        format!("cell `{id}` (#{})", index + 1),
+                        err.to_string(),
+                    ));
+                }
+            }
+        }
+        if let Some(kernels) = value.get("kernels").and_then(|k| k.as_object()) {
+            for (name, lock) in kernels {
+                if let Err(err) = KernelLock::deserialize(lock) {
+                    return Err(error(format!("kernels.{name}"), err.to_string()));
+                }
+            }
+        }
+        let notebook: Notebook =
+            serde_json::from_value(value).map_err(|err| error("notebook", err.to_string()))?;
+        notebook.validate()?;
+        Ok(notebook)
+    }
+
+    fn validate(&self) -> Result<(), NotebookError> {
+        let mut seen = BTreeSet::new();
+        for (index, cell) in self.cells.iter().enumerate() {
+            let Cell::Kernel(cell) = cell else { continue };
+            let at = |field: &str| format!("cell `{}` (#{}), field `{field}`", cell.id, index + 1);
+            if !valid_id(&cell.id) {
+                return Err(error(
+                    at("id"),
+                    "an id is 1 to 64 characters of a-z, 0-9, `-` and `_`",
+                ));
+            }
+            if !self.kernels.contains_key(&cell.kernel) {
+                return Err(error(
+                    at("kernel"),
+                    format!(
+                        "no kernel `{}` in the notebook's `kernels` (it has: {})",
+                        cell.kernel,
+                        self.kernels.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if cell.entry.is_empty() {
+                return Err(error(at("entry"), "an entry point is required"));
+            }
+            match &cell.input {
+                Input::From(from) if !seen.contains(from.as_str()) => {
+                    return Err(error(
+                        at("input.from"),
+                        format!("`{from}` is not an earlier kernel cell"),
+                    ));
+                }
+                Input::Base64(text) => {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .map_err(|err| error(at("input.base64"), format!("not base64: {err}")))?;
+                }
+                _ => {}
+            }
+            for grant in &cell.grants {
+                if grant
+                    .split_once('.')
+                    .is_none_or(|(m, f)| m.is_empty() || f.is_empty())
+                {
+                    return Err(error(
+                        at("grants"),
+                        format!("`{grant}` is not MODULE.FUNCTION or MODULE.*"),
+                    ));
+                }
+            }
+            if let Some(limits) = &cell.limits
+                && (limits.fuel == 0 || limits.wall_ms == 0)
+            {
+                return Err(error(at("limits"), "fuel and wall_ms must be positive"));
+            }
+            if !seen.insert(cell.id.as_str()) {
+                return Err(error(at("id"), "the id is used by an earlier cell"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest of the notebook as given (its bytes).
+    pub fn digest_of(bytes: &[u8]) -> Digest {
+        Digest::of(bytes)
+    }
+
+    /// The kernel cells, in order.
+    pub fn kernel_cells(&self) -> impl Iterator<Item = &KernelCell> {
+        self.cells.iter().filter_map(|c| match c {
+            Cell::Kernel(k) => Some(k),
+            Cell::Markdown { .. } => None,
+        })
+    }
+}
+
+impl Input {
+    /// The input's bytes; `outputs` holds earlier cells' outputs by id.
+    pub fn bytes(&self, outputs: &BTreeMap<String, Vec<u8>>) -> Option<Vec<u8>> {
+        match self {
+            Input::Text(text) => Some(text.clone().into_bytes()),
+            Input::Json(value) => Some(value.to_string().into_bytes()),
+            Input::Base64(text) => base64::engine::general_purpose::STANDARD.decode(text).ok(),
+            Input::From(id) => outputs.get(id).cloned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notebook(cells: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "kiln_notebook": 1,
+            "metadata": {"title": "t"},
+            "kernels": {"csv": {"crate": "kernel-csv-stats", "version": "0.1.0", "wasm": format!("sha256:{}", "a".repeat(64))}},
+            "cells": cells,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_notebook_parses() {
+        let bytes = notebook(serde_json::json!([
+            {"type": "markdown", "source": "# Stats"},
+            {"type": "kernel", "id": "one", "kernel": "csv", "entry": "describe", "input": {"text": "a\n1\n"}},
+            {"type": "kernel", "id": "two", "kernel": "csv", "entry": "describe", "input": {"from": "one"},
+             "grants": ["wasi_snapshot_preview1.fd_write"], "limits": {"fuel": 10, "memory_bytes": 65536, "wall_ms": 5, "output_bytes": 10}},
+            {"type": "kernel", "id": "three", "kernel": "csv", "entry": "describe", "input": {"base64": "YQox"}},
+        ]));
+        let nb = Notebook::parse(&bytes).unwrap();
+        assert_eq!(nb.kernel_cells().count(), 3);
+        let outputs = BTreeMap::from([("one".to_owned(), b"x".to_vec())]);
+        let cells: Vec<_> = nb.kernel_cells().collect();
+        assert_eq!(cells[1].input.bytes(&outputs).unwrap(), b"x");
+        assert_eq!(cells[2].input.bytes(&outputs).unwrap(), b"a\n1");
+        assert_eq!(cells[0].limits(), DEFAULT_LIMITS);
+    }
+
+    #[test]
+    fn errors_name_the_cell_and_the_field() {
+        for (cells, want) in [
+            (
+                serde_json::json!([{"type": "kernel", "id": "a", "kernel": "nope", "entry": "e", "input": {"text": ""}}]),
+                "cell `a` (#1), field `kernel`",
+            ),
+            (
+                serde_json::json!([{"type": "kernel", "id": "a", "kernel": "csv", "entry": "e", "input": {"from": "b"}}]),
+                "field `input.from`",
+            ),
+            (
+                serde_json::json!([{"type": "kernel", "id": "a", "kernel": "csv", "entry": "e", "input": {"base64": "!!"}}]),
+                "field `input.base64`",
+            ),
+            (
+                serde_json::json!([{"type": "kernel", "id": "A B", "kernel": "csv", "entry": "e", "input": {"text": ""}}]),
+                "field `id`",
+            ),
+            (
+                serde_json::json!([{"type": "kernel", "id": "a", "kernel": "csv", "entry": "e", "input": {"text": ""}, "grants": ["nodot"]}]),
+                "field `grants`",
+            ),
+            (
+                serde_json::json!([{"type": "kernel", "id": "a", "kernel": "csv", "entry": "e", "input": {"text": ""}},
+                                {"type": "kernel", "id": "a", "kernel": "csv", "entry": "e", "input": {"text": ""}}]),
+                "cell `a` (#2), field `id`",
+            ),
+            (
+                serde_json::json!([{"type": "markdown", "source": "x"}, {"type": "kernel", "id": "z", "kernel": "csv", "entry": "e", "input": {"text": ""}, "extra": 1}]),
+                "cell `z` (#2)",
+            ),
+            (
+                serde_json::json!([{"type": "kernel", "id": "a", "kernel": "csv", "entry": "e", "input": {"text": ""}, "limits": {"fuel": 0, "memory_bytes": 1, "wall_ms": 1, "output_bytes": 1}}]),
+                "field `limits`",
+            ),
+        ] {
+            let err = Notebook::parse(&notebook(cells)).unwrap_err();
+            assert!(err.to_string().contains(want), "{want}: {err}");
+        }
+        assert!(
+            Notebook::parse(b"{")
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
+        let err =
+            Notebook::parse(br#"{"kiln_notebook": 2, "kernels": {}, "cells": []}"#).unwrap_err();
+        assert!(err.to_string().contains("kiln_notebook"), "{err}");
+        let err = Notebook::parse(br#"{"kiln_notebook": 1, "kernels": {"k": {"crate": "c", "version": "1", "wasm": "md5:x"}}, "cells": []}"#).unwrap_err();
+        assert!(err.to_string().starts_with("kernels.k"), "{err}");
+        assert!(Notebook::parse(&vec![b' '; MAX_NOTEBOOK_BYTES + 1]).is_err());
+    }
+}

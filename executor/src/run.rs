@@ -1,0 +1,198 @@
+//! Running a notebook: kernel cells in order, each cell's input resolved (inline, or an earlier
+//! cell's output), outputs kept by digest, and a [`RunRecord`] with the notebook's digest, each
+//! kernel's module digest, and per cell the input and output digests and metrics. A run in
+//! deterministic mode records its seed; [`replay`] runs the record again in that mode and says,
+//! per cell, whether the output digest matches.
+
+use std::collections::BTreeMap;
+
+use kiln_policy::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::notebook::{Notebook, NotebookError};
+use crate::runtime::{Kernel, Metrics, Runtime};
+
+/// One cell's part of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellRecord {
+    /// The cell's id.
+    pub id: String,
+    /// The kernel's name in the notebook.
+    pub kernel: String,
+    /// The entry point.
+    pub entry: String,
+    /// `ok`, `error` (the call failed: see `error`) or `skipped` (an earlier cell it needs
+    /// failed).
+    pub status: String,
+    /// The input's digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Digest>,
+    /// The output's digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Digest>,
+    /// Why the call failed: a stable code and a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CellError>,
+    /// Measurements.
+    pub metrics: Metrics,
+}
+
+/// A failed cell's error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellError {
+    /// `out-of-fuel`, `deadline`, `memory-limit`, `stack-overflow`, `output-limit`,
+    /// `kernel-error`, `trap`, `contract` or `skipped`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The notebook's digest.
+    pub notebook: Digest,
+    /// Each kernel's module digest, by the notebook's name for it.
+    pub kernels: BTreeMap<String, Digest>,
+    /// The seed of a deterministic run (clocks fixed, randomness seeded); `None` otherwise.
+    pub seed: Option<u64>,
+    /// The cells, in order.
+    pub cells: Vec<CellRecord>,
+}
+
+/// A run's record and its outputs by digest.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The record.
+    pub record: RunRecord,
+    /// Every output, by its digest.
+    pub outputs: BTreeMap<Digest, Vec<u8>>,
+}
+
+/// A loaded kernel and the digest of the module it was loaded from.
+#[derive(Debug, Clone)]
+pub struct LoadedKernel {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// The `.wasm` digest (what the notebook pins).
+    pub wasm: Digest,
+}
+
+/// Runs `notebook` (whose bytes hash to `notebook_digest`) with `kernels` by name.
+pub fn run(
+    runtime: &Runtime,
+    notebook: &Notebook,
+    notebook_digest: Digest,
+    kernels: &BTreeMap<String, LoadedKernel>,
+    seed: Option<u64>,
+) -> Result<RunResult, NotebookError> {
+    let mut outputs_by_cell: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut outputs = BTreeMap::new();
+    let mut cells = Vec::new();
+    for cell in notebook.kernel_cells() {
+        let loaded = kernels.get(&cell.kernel).ok_or_else(|| NotebookError {
+            location: format!("cell `{}`", cell.id),
+            message: format!("kernel `{}` was not loaded", cell.kernel),
+        })?;
+        let mut record = CellRecord {
+            id: cell.id.clone(),
+            kernel: cell.kernel.clone(),
+            entry: cell.entry.clone(),
+            status: "skipped".into(),
+            input: None,
+            output: None,
+            error: None,
+            metrics: Metrics::default(),
+        };
+        let Some(input) = cell.input.bytes(&outputs_by_cell) else {
+            record.error = Some(CellError {
+                code: "skipped".into(),
+                message: "the cell it takes its input from did not succeed".into(),
+            });
+            cells.push(record);
+            continue;
+        };
+        record.input = Some(Digest::of(&input));
+        let outcome = runtime.call(&loaded.kernel, &cell.entry, &input, &cell.limits(), seed);
+        record.metrics = outcome.metrics;
+        match outcome.result {
+            Ok(output) => {
+                let digest = Digest::of(&output);
+                record.status = "ok".into();
+                record.output = Some(digest);
+                outputs_by_cell.insert(cell.id.clone(), output.clone());
+                outputs.insert(digest, output);
+            }
+            Err(err) => {
+                record.status = "error".into();
+                record.error = Some(CellError {
+                    code: err.code().into(),
+                    message: err.to_string(),
+                });
+            }
+        }
+        cells.push(record);
+    }
+    Ok(RunResult {
+        record: RunRecord {
+            notebook: notebook_digest,
+            kernels: kernels
+                .iter()
+                .map(|(name, k)| (name.clone(), k.wasm))
+                .collect(),
+            seed,
+            cells,
+        },
+        outputs,
+    })
+}
+
+/// One cell of a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayedCell {
+    /// The cell's id.
+    pub id: String,
+    /// The recorded output digest.
+    pub recorded: Option<Digest>,
+    /// The replayed output digest.
+    pub replayed: Option<Digest>,
+    /// Whether they are equal.
+    pub matches: bool,
+}
+
+/// Runs a recorded run again in deterministic mode with its seed and compares each cell's
+/// output digest. A record without a seed (not deterministic) replays with seed 0 and is not
+/// expected to match where the kernel reads the clock or randomness.
+pub fn replay(
+    runtime: &Runtime,
+    notebook: &Notebook,
+    record: &RunRecord,
+    kernels: &BTreeMap<String, LoadedKernel>,
+) -> Result<Vec<ReplayedCell>, NotebookError> {
+    for (name, digest) in &record.kernels {
+        if kernels.get(name).map(|k| k.wasm) != Some(*digest) {
+            return Err(NotebookError {
+                location: format!("kernels.{name}"),
+                message: format!("the run used {digest}; a replay needs that module"),
+            });
+        }
+    }
+    let again = run(
+        runtime,
+        notebook,
+        record.notebook,
+        kernels,
+        Some(record.seed.unwrap_or(0)),
+    )?;
+    Ok(record
+        .cells
+        .iter()
+        .zip(again.record.cells)
+        .map(|(before, after)| ReplayedCell {
+            id: before.id.clone(),
+            recorded: before.output,
+            replayed: after.output,
+            matches: before.output == after.output,
+        })
+        .collect())
+}
