@@ -65,7 +65,26 @@ enum Command {
     Advisories(advisories::AdvisoriesCommand),
 }
 
+/// A reader that went away (`kiln … | head`) is not an error worth a stack trace: print
+/// nothing more and exit as a program killed by SIGPIPE would (128 + 13).
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keys(command) => keys::run(command),
