@@ -11,6 +11,7 @@
 //! - output chunks arrive through `kiln.output` and are capped by the cell's output limit;
 //! - every way a call ends has a name ([`CallError`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use kiln_kernel::abi;
 use wasmtime::error::Context as _;
 use wasmtime::{
-    Caller, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    Caller, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, ModuleExport,
     PoolingAllocationConfig, ResourceLimiter, Store, Trap, format_err,
 };
 use wasmtime_wasi::WasiCtxBuilder;
@@ -157,10 +158,14 @@ impl ResourceLimiter for CellState {
     }
 }
 
-/// A kernel ready to call: its module linked against the host, instantiated per call.
+/// A kernel ready to call: its module linked against the host, instantiated per call, with its
+/// exports looked up once.
 #[derive(Clone)]
 pub struct Kernel {
     pre: InstancePre<CellState>,
+    alloc: Option<ModuleExport>,
+    memory: Option<ModuleExport>,
+    entries: HashMap<String, ModuleExport>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -337,8 +342,19 @@ impl Runtime {
     }
 
     fn link(&self, module: &Module) -> wasmtime::Result<Kernel> {
+        let entries = module
+            .exports()
+            .filter_map(|e| e.name().strip_prefix(abi::ENTRY_PREFIX).map(str::to_owned))
+            .filter_map(|entry| {
+                let export = module.get_export_index(&format!("{}{entry}", abi::ENTRY_PREFIX))?;
+                Some((entry, export))
+            })
+            .collect();
         Ok(Kernel {
             pre: self.linker.instantiate_pre(module)?,
+            alloc: module.get_export_index(abi::ALLOC_EXPORT),
+            memory: module.get_export_index("memory"),
+            entries,
         })
     }
 
@@ -412,7 +428,14 @@ impl Runtime {
             },
             result: result.map(|()| state.output),
             logs: state.logs,
-            stdio: stdio.contents().to_vec(),
+            stdio: {
+                let contents = stdio.contents();
+                if contents.is_empty() {
+                    Vec::new()
+                } else {
+                    contents.to_vec()
+                }
+            },
         }
     }
 
@@ -442,24 +465,35 @@ impl Runtime {
         let ticks = limits.wall_ms.max(1) * 1000 / EPOCH_TICK.as_micros().max(1) as u64;
         store.set_epoch_deadline(ticks.max(1));
         store.epoch_deadline_trap();
+        let entry_export = kernel.entries.get(entry).ok_or_else(|| {
+            CallError::Contract(format!("the kernel has no entry point `{entry}`"))
+        })?;
         let instance = kernel.pre.instantiate(&mut *store).map_err(trap)?;
-        let alloc = instance
-            .get_typed_func::<i32, i32>(&mut *store, abi::ALLOC_EXPORT)
+        let func = |store: &mut Store<CellState>, export: Option<&ModuleExport>, what: &str| {
+            export
+                .and_then(|e| instance.get_module_export(&mut *store, e))
+                .and_then(|e| e.into_func())
+                .ok_or_else(|| {
+                    CallError::Contract(format!("the kernel exports no function `{what}`"))
+                })
+        };
+        let alloc = func(store, kernel.alloc.as_ref(), abi::ALLOC_EXPORT)?
+            .typed::<i32, i32>(&*store)
             .map_err(|err| CallError::Contract(err.to_string()))?;
-        let func = instance
-            .get_typed_func::<(i32, i32), i32>(
-                &mut *store,
-                &format!("{}{entry}", abi::ENTRY_PREFIX),
-            )
-            .map_err(|_| CallError::Contract(format!("the kernel has no entry point `{entry}`")))?;
+        let func = func(store, Some(entry_export), entry)?
+            .typed::<(i32, i32), i32>(&*store)
+            .map_err(|err| CallError::Contract(format!("`{entry}`: {err}")))?;
         let len = i32::try_from(input.len())
             .map_err(|_| CallError::Contract("the input is larger than 2 GiB".into()))?;
         let ptr = alloc.call(&mut *store, len).map_err(trap)?;
         if ptr == 0 && len > 0 {
             return Err(CallError::MemoryLimit(store.data().memory_limit));
         }
-        let memory = instance
-            .get_memory(&mut *store, "memory")
+        let memory = kernel
+            .memory
+            .as_ref()
+            .and_then(|e| instance.get_module_export(&mut *store, e))
+            .and_then(|e| e.into_memory())
             .ok_or_else(|| CallError::Contract("the kernel exports no memory".into()))?;
         memory
             .write(&mut *store, ptr as usize, input)
