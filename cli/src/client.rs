@@ -51,6 +51,11 @@ impl Client {
         })
     }
 
+    /// The token, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// GETs `path` and parses the JSON answer, turning kiln's error form into one line.
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(self.http.get(format!("{}{path}", self.base)), path)

@@ -14,6 +14,7 @@ mod inspect;
 mod keys;
 mod password;
 mod policy;
+mod run;
 mod serve;
 
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     Builder(builder::BuilderArgs),
     /// Build a kernel crate hermetically (sandboxed, offline, reproducible) into signed artifacts.
     Build(build::BuildArgs),
+    /// Run a notebook: fetch its kernels from the registry, preflight every cell, then run it.
+    Run(run::RunArgs),
     /// Show or sync the RustSec advisory database (a local one, or the server's).
     #[command(subcommand)]
     Advisories(advisories::AdvisoriesCommand),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Advisories(command) => advisories::run(command),
         Command::Build(args) => build::run(args),
+        Command::Run(args) => run::run(args),
         Command::Builder(args) => builder::run(args),
     };
     match result {

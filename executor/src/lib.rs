@@ -11,11 +11,14 @@
 //!   errors that name the cell and the field.
 //! - [`run`]: running a notebook's cells in order, chaining outputs, into a run record; replay.
 //!
-//! Preflight with artifacts fetched from the registry and the executor API build on these.
+//! - [`fetch`]: a kernel's artifacts from the registry, in a content-addressed cache.
+//!
+//! `kiln run` puts them together (fetch, preflight, run); the executor API builds on them next.
 
 #![deny(unsafe_code)]
 
 pub mod engine;
+pub mod fetch;
 pub mod notebook;
 pub mod run;
 pub mod runtime;

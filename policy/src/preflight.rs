@@ -43,8 +43,8 @@ pub struct Limits {
 pub struct CellContract {
     /// The entry point.
     pub entry: String,
-    /// Imports granted, as `MODULE.FUNCTION` or `MODULE.*`. The `kiln` host module is always
-    /// granted.
+    /// Imports granted, as `MODULE.FUNCTION`, or `MODULE.*` for every function of the module the
+    /// policy allows. The `kiln` host module is always granted.
     pub grants: BTreeSet<String>,
     /// The limits the cell runs under.
     pub limits: Limits,
@@ -285,11 +285,19 @@ impl Preflight {
             );
         }
 
-        // Capabilities: imports ⊆ grants ⊆ what the policy allows.
+        // Capabilities: imports ⊆ grants ⊆ what the policy allows. A grant `MODULE.*` grants
+        // every function of the module that the policy allows.
+        let allowed_by_policy =
+            |module: &str, name: &str| match self.wasm.allowed_imports.get(module) {
+                Some(AllowedFunctions::All(_)) => true,
+                Some(AllowedFunctions::Only(names)) => names.contains(name),
+                None => false,
+            };
         let granted = |module: &str, name: &str| {
             module == HOST_MODULE
-                || input.cell.grants.contains(&format!("{module}.*"))
                 || input.cell.grants.contains(&format!("{module}.{name}"))
+                || (input.cell.grants.contains(&format!("{module}.*"))
+                    && allowed_by_policy(module, name))
         };
         for import in &m.imports {
             if !granted(&import.module, &import.name) {
@@ -304,10 +312,10 @@ impl Preflight {
         }
         for grant in &input.cell.grants {
             let allowed = grant.split_once('.').is_some_and(|(module, name)| {
-                match self.wasm.allowed_imports.get(module) {
-                    Some(AllowedFunctions::All(_)) => true,
-                    Some(AllowedFunctions::Only(names)) => name != "*" && names.contains(name),
-                    None => false,
+                if name == "*" {
+                    self.wasm.allowed_imports.contains_key(module)
+                } else {
+                    allowed_by_policy(module, name)
                 }
             });
             if !allowed {

@@ -11,6 +11,8 @@ use kiln_policy::{Role, SigningKey};
 pub struct ServerKeys {
     /// Signs what the in-process workers produce (audit statements, provenance).
     pub builder: std::sync::Arc<SigningKey>,
+    /// Signs review statements when an approval does not bring its own.
+    pub reviewer: std::sync::Arc<SigningKey>,
     /// Signs the revocation list.
     pub revocation: SigningKey,
     /// The trust file listing the public keys.
@@ -57,6 +59,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
     let password = password();
     let mut revocation = None;
     let mut builder = None;
+    let mut reviewer = None;
     let mut created = false;
     for role in Role::ALL {
         let path = dir.join(format!("{role}.key"));
@@ -87,7 +90,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
         match role {
             Role::Revocation => revocation = Some(key),
             Role::Builder => builder = Some(key),
-            Role::Reviewer => {}
+            Role::Reviewer => reviewer = Some(key),
         }
     }
     let trust_file = data_dir.join("trust.toml");
@@ -102,6 +105,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
     }
     Ok(ServerKeys {
         builder: std::sync::Arc::new(builder.expect("Role::ALL has the builder role")),
+        reviewer: std::sync::Arc::new(reviewer.expect("Role::ALL has the reviewer role")),
         revocation: revocation.expect("Role::ALL has the revocation role"),
         trust_file,
     })

@@ -201,6 +201,68 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     );
     assert!(stdout.contains("rebuilt to the same bytes"), "{stdout}");
     assert!(stdout.contains(&wasm_digest.to_string()), "{stdout}");
+
+    // A notebook pinned to the approved artifacts runs after preflight; approval signed a
+    // review statement with the server's reviewer key, which the default policy requires.
+    let notebook = |grants: serde_json::Value| {
+        serde_json::json!({
+            "kiln_notebook": 1,
+            "kernels": {"csv": {"crate": "kernel-csv-stats", "version": "0.1.0",
+                                "wasm": wasm_digest.to_string(), "cwasm": cwasm_digest.to_string()}},
+            "cells": [{"type": "kernel", "id": "stats", "kernel": "csv", "entry": "describe",
+                       "input": {"text": "a,b\n1,2\n3,4\n"}, "grants": grants}]
+        })
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let run = |name: &str, document: &Value| {
+        let path = scratch.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(document).unwrap()).unwrap();
+        std::process::Command::new(kiln_binary())
+            .arg("run")
+            .arg(&path)
+            .args(["--json", "--registry", &server.url, "--trust"])
+            .arg(server.data_dir().join("trust.toml"))
+            .arg("--cache")
+            .arg(scratch.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let granted = notebook(serde_json::json!(["wasi_snapshot_preview1.*"]));
+    let out = run("granted.json", &granted);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["cells"][0]["status"], "ok", "{record}");
+    assert!(record["cells"][0]["metrics"]["fuel"].as_u64().unwrap() > 0);
+
+    // Imports the cell does not grant: blocked, with the import named, and nothing ran.
+    let out = run("ungranted.json", &notebook(serde_json::json!([])));
+    assert_eq!(out.status.code(), Some(1));
+    let blocked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reasons = blocked["blocked"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("import-not-granted") && reasons.contains("fd_write"),
+        "{reasons}"
+    );
+
+    // Revoked: blocked, even with every artifact in the local cache.
+    let (status, body) = server.post_json(
+        "/api/kiln/v1/revocations",
+        Some(&server.admin_token),
+        &serde_json::json!({"target": "kernel-csv-stats@0.1.0", "reason": "incident 42"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let out = run("granted.json", &granted);
+    assert_eq!(out.status.code(), Some(1));
+    let blocked = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        blocked.contains("revoked") && blocked.contains("incident 42"),
+        "{blocked}"
+    );
 }
 
 #[test]

@@ -276,6 +276,26 @@ fn pins_revocations_and_signers_are_enforced() {
 }
 
 #[test]
+fn a_module_wide_grant_covers_only_what_the_policy_allows() {
+    let mut world = world();
+    world.cell.grants = ["wasi_snapshot_preview1.*".to_owned()].into();
+    assert!(world.decide().allow, "{:?}", world.decide());
+    world.manifest.imports.push(Import {
+        module: "wasi_snapshot_preview1".into(),
+        name: "path_open".into(),
+        kind: "func".into(),
+    });
+    world.manifest_digest = world.manifest.to_bytes().1;
+    let codes = world.codes();
+    assert!(
+        codes.contains(&"import-not-granted".to_owned()),
+        "{codes:?}"
+    );
+    world.cell.grants = ["wasi_unstable.*".to_owned()].into();
+    assert!(world.codes().contains(&"grant-not-allowed".to_owned()));
+}
+
+#[test]
 fn another_engine_compiles_locally() {
     let mut world = world();
     world.manifest.compatibility_hash = "engine-b".into();

@@ -312,6 +312,56 @@ async fn record_decision(
     Ok(())
 }
 
+/// Signs a review statement for version `id` with the server's reviewer key and stores it as a
+/// blob: its subjects are the `.crate` and every built module; returns its digest and size.
+async fn review_statement(
+    app: &AppState,
+    id: i64,
+    checksum: &str,
+    subject: &str,
+    reviewer: &str,
+    criteria: Option<&str>,
+) -> ApiResult<(kiln_policy::Digest, i64)> {
+    use kiln_policy::intoto::ResourceDescriptor;
+    let (name, version) = subject.split_once('@').unwrap_or((subject, ""));
+    let mut subjects = vec![ResourceDescriptor::new(
+        format!("{name}-{version}.crate"),
+        kiln_policy::Digest::from_hex(checksum).map_err(ApiError::internal)?,
+    )];
+    let rows = sqlx::query("SELECT digest, kind FROM artifacts WHERE version_id = $1 AND kind IN ('wasm', 'cwasm') ORDER BY kind")
+        .bind(id)
+        .fetch_all(app.db.pool())
+        .await?;
+    for row in rows {
+        let digest: kiln_policy::Digest = row
+            .get::<String, _>("digest")
+            .parse()
+            .map_err(ApiError::internal)?;
+        subjects.push(ResourceDescriptor::new(
+            format!("{name}.{}", row.get::<String, _>("kind")),
+            digest,
+        ));
+    }
+    let statement = kiln_policy::Statement::new(
+        subjects,
+        kiln_policy::StatementKind::Review.predicate_type(),
+        serde_json::json!({
+            "decision": "approved",
+            "crate": name,
+            "version": version,
+            "reviewer": reviewer,
+            "criteria": criteria.unwrap_or("safe-to-run"),
+            "approved_at": crate::api::cargo::rfc3339(now_ms()),
+        }),
+    );
+    let bundle =
+        kiln_policy::sign_statement(&app.keys.reviewer, &statement).map_err(ApiError::internal)?;
+    let bytes = bundle.to_json().into_bytes();
+    let size = bytes.len() as i64;
+    let digest = app.blobs.put(bytes.into()).await?;
+    Ok((digest, size))
+}
+
 /// `POST /api/kiln/v1/submissions/{name}/{version}/approve`: puts a built version in the index.
 /// Every dependency from this registry must already have an approved version.
 #[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/approve", request_body = Approval, responses((status = 200), (status = 409)))]
@@ -348,8 +398,34 @@ pub(crate) async fn approve(
             unmet.join(", ")
         )));
     }
+    // Without a review statement of the reviewer's own, the server signs one with its reviewer
+    // key: executors require it (the default policy), and its subjects are what was approved.
+    let signed_here = match &approval.bundle {
+        Some(_) => None,
+        None => Some(
+            review_statement(
+                &app,
+                id,
+                &row.get::<String, _>("checksum"),
+                &subject,
+                &auth.login,
+                approval.criteria.as_deref(),
+            )
+            .await?,
+        ),
+    };
     let now = now_ms();
     let mut w = app.db.begin_write().await?;
+    if let Some((digest, size)) = &signed_here {
+        sqlx::query("INSERT INTO artifacts (digest, version_id, kind, media_type, size, created_at) SELECT $1, $2, 'review', $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE digest = $1)")
+            .bind(digest.to_string())
+            .bind(id)
+            .bind(kiln_policy::bundle::MEDIA_TYPE)
+            .bind(*size)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+    }
     let changed = sqlx::query("UPDATE versions SET state = 'approved', state_reason = NULL, updated_at = $1 WHERE id = $2 AND state = 'built'")
         .bind(now)
         .bind(id)

@@ -1,0 +1,173 @@
+//! Fetching a kernel's artifacts from the registry into a local content-addressed cache: the
+//! manifest, the modules and every signed statement (provenance, review, audit), each stored
+//! under its SHA-256 and checked against it, so that a cached blob is exactly what was fetched
+//! and a tampered one is fetched again. The revocation list is fetched fresh every time.
+
+use std::path::PathBuf;
+
+use kiln_policy::Digest;
+use kiln_policy::manifest::ArtifactManifest;
+
+/// Why an artifact could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The registry refused it as revoked (451).
+    #[error("revoked: {0}")]
+    Revoked(String),
+    /// The registry could not be reached or answered with an error.
+    #[error("{0}")]
+    Registry(String),
+    /// What arrived is not what was asked for.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A kernel's artifacts as fetched.
+#[derive(Debug, Clone)]
+pub struct KernelArtifacts {
+    /// The manifest, parsed.
+    pub manifest: ArtifactManifest,
+    /// The manifest's digest.
+    pub manifest_digest: Digest,
+    /// The `.wasm`.
+    pub wasm: Vec<u8>,
+    /// The `.cwasm`, when there is one.
+    pub cwasm: Option<Vec<u8>>,
+    /// Signed statements (bundles) by digest: provenance, review, audit.
+    pub statements: Vec<(Digest, Vec<u8>)>,
+}
+
+/// A registry client with a content-addressed cache.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    cache: PathBuf,
+}
+
+impl Fetcher {
+    /// A fetcher for the registry at `base`, caching in `cache`.
+    pub fn new(base: &str, token: Option<String>, cache: PathBuf) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            cache,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", token);
+        }
+        let response = request.send().await.map_err(|err| {
+            FetchError::Registry(format!("cannot reach the registry at {}: {err}", self.base))
+        })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| FetchError::Registry(format!("{url}: {err}")))?;
+        let detail = || {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect())
+        };
+        match status.as_u16() {
+            200..=299 => Ok(body.to_vec()),
+            451 => Err(FetchError::Revoked(detail())),
+            code => Err(FetchError::Registry(format!(
+                "{url}: HTTP {code}: {}",
+                detail()
+            ))),
+        }
+    }
+
+    /// The blob `digest`, from the cache or the registry (then cached).
+    pub async fn blob(&self, digest: &Digest) -> Result<Vec<u8>, FetchError> {
+        let path = self.cache.join("sha256").join(digest.hex());
+        if let Ok(bytes) = std::fs::read(&path)
+            && Digest::of(&bytes) == *digest
+        {
+            return Ok(bytes);
+        }
+        let bytes = self
+            .get(&format!("/api/kiln/v1/artifacts/{digest}"))
+            .await?;
+        if Digest::of(&bytes) != *digest {
+            return Err(FetchError::Invalid(format!(
+                "the registry sent bytes that are not {digest}"
+            )));
+        }
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let staging = path.with_extension("partial");
+        if std::fs::write(&staging, &bytes).is_ok() {
+            let _ = std::fs::rename(&staging, &path);
+        }
+        Ok(bytes)
+    }
+
+    /// The artifacts of `krate@version` as the registry lists them. The list itself comes from
+    /// the registry; every blob is checked against its digest, and the preflight decides whether
+    /// any of it can be trusted.
+    pub async fn kernel(&self, krate: &str, version: &str) -> Result<KernelArtifacts, FetchError> {
+        let detail = self
+            .get(&format!("/api/kiln/v1/submissions/{krate}/{version}"))
+            .await?;
+        let detail: serde_json::Value = serde_json::from_slice(&detail)
+            .map_err(|err| FetchError::Invalid(format!("{krate}@{version}: {err}")))?;
+        let mut by_kind: Vec<(String, Digest)> = Vec::new();
+        for artifact in detail["artifacts"].as_array().into_iter().flatten() {
+            let (Some(kind), Some(digest)) =
+                (artifact["kind"].as_str(), artifact["digest"].as_str())
+            else {
+                continue;
+            };
+            let digest: Digest = digest
+                .parse()
+                .map_err(|err| FetchError::Invalid(format!("{krate}@{version}: {err}")))?;
+            by_kind.push((kind.to_owned(), digest));
+        }
+        let find = |kind: &str| by_kind.iter().find(|(k, _)| k == kind).map(|(_, d)| *d);
+        let manifest_digest = find("manifest").ok_or_else(|| {
+            FetchError::Invalid(format!(
+                "{krate}@{version} has no built module (is it a kernel, and built?)"
+            ))
+        })?;
+        let manifest_bytes = self.blob(&manifest_digest).await?;
+        let manifest: ArtifactManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|err| {
+                FetchError::Invalid(format!("{krate}@{version}: the manifest: {err}"))
+            })?;
+        let wasm = self.blob(&manifest.wasm).await?;
+        let cwasm = match manifest.cwasm {
+            Some(digest) => Some(self.blob(&digest).await?),
+            None => None,
+        };
+        let mut statements = Vec::new();
+        for (kind, digest) in &by_kind {
+            if matches!(kind.as_str(), "provenance" | "review" | "audit") {
+                statements.push((*digest, self.blob(digest).await?));
+            }
+        }
+        Ok(KernelArtifacts {
+            manifest,
+            manifest_digest,
+            wasm,
+            cwasm,
+            statements,
+        })
+    }
+
+    /// The registry's current revocation list (a bundle; verify it with
+    /// `RevocationList::verify`).
+    pub async fn revocations(&self) -> Result<Vec<u8>, FetchError> {
+        self.get("/api/kiln/v1/revocations").await
+    }
+}
