@@ -103,7 +103,11 @@ fn a_revoked_version_is_refused_and_listed_in_the_signed_list() {
     );
     let statement: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let entries = statement["predicate"]["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries.len(),
+        2,
+        "the .crate and the review statement signed at approval: {entries:?}"
+    );
     assert_eq!(entries[0]["crate"], "risky");
     assert!(
         entries[0]["digest"]
