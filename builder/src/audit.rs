@@ -13,7 +13,7 @@ use kiln_policy::audit::{AuditInput, AuditReport, AuditSubject, Auditor};
 use kiln_policy::checks::advisories::{AdvisoryDb, parse_lockfile};
 use kiln_policy::checks::crates;
 use kiln_policy::policy_file::Policy;
-use kiln_policy::{Digest, SigningKey, sign_statement};
+use kiln_policy::{SigningKey, sign_statement};
 
 use crate::client::{Client, Job};
 use crate::worker::JobError;
@@ -49,24 +49,12 @@ async fn audit_job(
     settings: &std::sync::Arc<AuditSettings>,
     job: &Job,
 ) -> Result<&'static str, JobError> {
-    let field = |name: &str| {
-        job.payload[name]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| JobError::terminal(format!("the job has no `{name}`")))
-    };
-    let (name, version, checksum) = (field("crate")?, field("version")?, field("checksum")?);
-    let checksum =
-        Digest::from_hex(&checksum).map_err(|err| JobError::terminal(err.to_string()))?;
-    let bytes = client
-        .blob(&checksum.to_string())
-        .await
-        .map_err(|err| JobError::retry(err.to_string()))?;
-    if Digest::of(&bytes) != checksum {
-        return Err(JobError::retry(
-            "the stored .crate does not match its checksum",
-        ));
-    }
+    let crate::worker::SubmittedCrate {
+        name,
+        version,
+        checksum,
+        bytes,
+    } = crate::worker::submitted_crate(client, job).await?;
     let approved = client
         .approved_names()
         .await

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kiln_policy::SigningKey;
 use kiln_policy::policy_file::Policy;
-use kiln_policy::{Digest, SigningKey};
 
 use crate::build::{self, BuildError, Cache, Settings, Toolchain};
 use crate::client::{Client, Job};
@@ -96,24 +96,12 @@ async fn build_job(
     settings: &Arc<BuildSettings>,
     job: &Job,
 ) -> Result<String, JobError> {
-    let field = |name: &str| {
-        job.payload[name]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| JobError::terminal(format!("the job has no `{name}`")))
-    };
-    let (name, version, checksum) = (field("crate")?, field("version")?, field("checksum")?);
-    let checksum =
-        Digest::from_hex(&checksum).map_err(|err| JobError::terminal(err.to_string()))?;
-    let bytes = client
-        .blob(&checksum.to_string())
-        .await
-        .map_err(|err| JobError::retry(err.to_string()))?;
-    if Digest::of(&bytes) != checksum {
-        return Err(JobError::retry(
-            "the stored .crate does not match its checksum",
-        ));
-    }
+    let crate::worker::SubmittedCrate {
+        name,
+        version,
+        checksum,
+        bytes,
+    } = crate::worker::submitted_crate(client, job).await?;
     let index = format!("sparse+{}/index/", client.base());
     let isolation = settings.isolation;
     let settings = settings.clone();

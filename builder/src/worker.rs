@@ -50,6 +50,46 @@ impl JobError {
     }
 }
 
+/// The submission a job is about, its `.crate` fetched and checked against its checksum.
+#[derive(Debug)]
+pub struct SubmittedCrate {
+    /// The crate's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The `.crate` checksum.
+    pub checksum: kiln_policy::Digest,
+    /// The `.crate`.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads the job's payload and fetches its `.crate` from the registry.
+pub async fn submitted_crate(client: &Client, job: &Job) -> Result<SubmittedCrate, JobError> {
+    let field = |name: &str| {
+        job.payload[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| JobError::terminal(format!("the job has no `{name}`")))
+    };
+    let checksum = kiln_policy::Digest::from_hex(&field("checksum")?)
+        .map_err(|err| JobError::terminal(err.to_string()))?;
+    let bytes = client
+        .blob(&checksum.to_string())
+        .await
+        .map_err(|err| JobError::retry(err.to_string()))?;
+    if kiln_policy::Digest::of(&bytes) != checksum {
+        return Err(JobError::retry(
+            "the stored .crate does not match its checksum",
+        ));
+    }
+    Ok(SubmittedCrate {
+        name: field("crate")?,
+        version: field("version")?,
+        checksum,
+        bytes,
+    })
+}
+
 /// Claims jobs of `kind` and runs `handle` on each until `stop` resolves. `handle` returns a
 /// short outcome for the log (it reports completion to the registry itself).
 pub async fn run<F, Fut>(
