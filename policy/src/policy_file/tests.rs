@@ -146,3 +146,40 @@ fn dates_are_real_calendar_dates() {
         assert!(!valid_date(bad), "{bad}");
     }
 }
+
+#[test]
+fn rule_files_load_relative_to_the_policy_and_their_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.rego"),
+        "package kiln.rules\n\nreview contains \"always\" if true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.rego"),
+        "package kiln.rules\n\ndeny contains x if {\n",
+    )
+    .unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, "[rules]\nfiles = [\"good.rego\"]\n").unwrap();
+    let policy = Policy::load(&path).unwrap();
+    assert_eq!(policy.rules.names().len(), 1);
+    assert!(policy.rules.names()[0].starts_with("good.rego sha256:"));
+
+    std::fs::write(
+        &path,
+        "[rules]\nfiles = [\n  \"good.rego\",\n  \"bad.rego\",\n]\n",
+    )
+    .unwrap();
+    let err = Policy::load(&path).unwrap_err();
+    assert_eq!((err.line, err.column), (4, 3), "{err}");
+    assert!(err.message.contains("bad.rego"), "{err}");
+
+    std::fs::write(&path, "[rules]\nfiles = [\"missing.rego\"]\n").unwrap();
+    let err = Policy::load(&path).unwrap_err();
+    assert!(err.message.contains("cannot read the rule file"), "{err}");
+    assert_eq!(err.line, 2);
+
+    let err = Policy::parse("[rules]\nfiles = [\"good.rego\"]\n", "inline").unwrap_err();
+    assert!(err.message.contains("policy file on disk"), "{err}");
+}
