@@ -72,7 +72,7 @@ pub(crate) fn run(command: AdvisoriesCommand) -> Result<()> {
             ..
         } => {
             let from = from.context("a local sync needs --from SOURCE")?;
-            let outcome = kiln_registry::advisory_db::sync(&from, &path)?;
+            let (outcome, _) = kiln_registry::advisory_db::sync(&from, &path)?;
             let value = serde_json::json!({ "sync": outcome });
             print_sync(&value, json)
         }

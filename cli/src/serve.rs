@@ -103,7 +103,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             Some(source) => {
                 let source = source.clone();
                 let into = advisory_db.clone();
-                let outcome = tokio::task::spawn_blocking(move || {
+                let (outcome, _) = tokio::task::spawn_blocking(move || {
                     kiln_registry::advisory_db::sync(&source, &into)
                 })
                 .await??;

@@ -418,8 +418,7 @@ impl Runtime {
             }
         });
         let result = match result {
-            Err(CallError::Trap(message)) if state.memory_exceeded => {
-                let _ = message;
+            Err(CallError::Trap(_)) if state.memory_exceeded => {
                 Err(CallError::MemoryLimit(state.memory_limit))
             }
             Err(CallError::Trap(_)) if state.output_exceeded => {

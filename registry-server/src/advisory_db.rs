@@ -67,8 +67,9 @@ fn is_git(source: &str) -> bool {
     source.contains("://") || source.ends_with(".git") || source.starts_with("git@")
 }
 
-/// Replaces the database at `dest` with the one at `source` (a directory or a git URL).
-pub fn sync(source: &str, dest: &Path) -> Result<SyncOutcome, SyncError> {
+/// Replaces the database at `dest` with the one at `source` (a directory or a git URL); returns
+/// what changed and the new database, loaded (it was loaded once to check it).
+pub fn sync(source: &str, dest: &Path) -> Result<(SyncOutcome, AdvisoryDb), SyncError> {
     let before = AdvisoryDb::open(dest).ok().map(|db| db.revision);
     let parent = dest
         .parent()
@@ -96,7 +97,7 @@ pub fn sync(source: &str, dest: &Path) -> Result<SyncOutcome, SyncError> {
         }
         copy_tree(from, &fresh).map_err(|err| fetch(err.to_string()))?;
     }
-    let db = AdvisoryDb::open(&fresh).map_err(|err| SyncError::Invalid {
+    let mut db = AdvisoryDb::open(&fresh).map_err(|err| SyncError::Invalid {
         source_name: source.to_owned(),
         message: err.to_string(),
     })?;
@@ -116,7 +117,8 @@ pub fn sync(source: &str, dest: &Path) -> Result<SyncOutcome, SyncError> {
         }
         return Err(write_error(dest, err));
     }
-    Ok(outcome)
+    db.path = dest.display().to_string();
+    Ok((outcome, db))
 }
 
 fn write_error(path: &Path, err: std::io::Error) -> SyncError {
@@ -201,20 +203,21 @@ mod tests {
         let dest = home.path().join("advisory-db");
         let source = upstream.path().display().to_string();
 
-        let first = sync(&source, &dest).unwrap();
+        let (first, _) = sync(&source, &dest).unwrap();
         assert_eq!((first.before.as_deref(), first.advisories), (None, 1));
         assert_eq!(first.after.len(), 40, "a commit id: {first:?}");
 
         advisory(upstream.path(), "RUSTSEC-2099-0002", "two");
         git(upstream.path(), &["add", "."]);
         git(upstream.path(), &["commit", "-qm", "second"]);
-        let second = sync(&format!("file://{source}"), &dest).unwrap();
+        let (second, db) = sync(&format!("file://{source}"), &dest).unwrap();
+        assert_eq!(db.path, dest.display().to_string());
         assert_eq!(second.before.as_deref(), Some(first.after.as_str()));
         assert!(second.changed());
         assert_eq!(second.advisories, 2);
         assert_eq!(AdvisoryDb::open(&dest).unwrap().revision, second.after);
 
-        let again = sync(&source, &dest).unwrap();
+        let (again, _) = sync(&source, &dest).unwrap();
         assert!(!again.changed());
     }
 
@@ -224,7 +227,7 @@ mod tests {
         advisory(snapshot.path(), "RUSTSEC-2099-0001", "one");
         let home = tempfile::tempdir().unwrap();
         let dest = home.path().join("db");
-        let outcome = sync(&snapshot.path().display().to_string(), &dest).unwrap();
+        let (outcome, _) = sync(&snapshot.path().display().to_string(), &dest).unwrap();
         assert_eq!(outcome.advisories, 1);
 
         let corrupt = tempfile::tempdir().unwrap();

@@ -13,17 +13,6 @@ use kiln_tests::kiln_binary;
 use kiln_tests::server::{KilnServer, ServerOptions};
 use serde_json::Value;
 
-/// Writes an advisory for `krate` (patched in `patched`) into the database at `dir`.
-fn advisory(dir: &Path, id: &str, krate: &str, patched: &str) {
-    let folder = dir.join("crates").join(krate);
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(
-        folder.join(format!("{id}.md")),
-        format!("```toml\n[advisory]\nid = \"{id}\"\npackage = \"{krate}\"\ndate = \"2026-11-01\"\n\n[versions]\npatched = [\"{patched}\"]\n```\n\n# Fixture advisory for {krate}\n\nWritten by kiln's tests.\n"),
-    )
-    .unwrap();
-}
-
 fn show(server: &KilnServer, name: &str, version: &str) -> Value {
     server.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"), None)
 }
@@ -80,7 +69,7 @@ fn admin_kiln(server: &KilnServer, args: &[&str], path: Option<&Path>) -> std::p
 fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions() {
     let fixtures = tempfile::tempdir().unwrap();
     let first = fixtures.path().join("db-1");
-    advisory(&first, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    kiln_tests::advisories::write(&first, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
     let policy = fixtures.path().join("policy.toml");
     std::fs::write(
         &policy,
@@ -184,8 +173,8 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
     // The database gains an advisory against audit-base 1.0.0: the sync re-audits both approved
     // versions, records them as affected and (by this policy) revokes them.
     let second = fixtures.path().join("db-2");
-    advisory(&second, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
-    advisory(&second, "RUSTSEC-2099-0002", "audit-base", ">= 1.0.1");
+    kiln_tests::advisories::write(&second, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    kiln_tests::advisories::write(&second, "RUSTSEC-2099-0002", "audit-base", ">= 1.0.1");
     let out = admin_kiln(
         &server,
         &["advisories", "sync", "--json", "--from"],
@@ -254,7 +243,7 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
         String::from_utf8_lossy(&out.stdout)
     );
     let corrupt = fixtures.path().join("db-3");
-    advisory(&corrupt, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    kiln_tests::advisories::write(&corrupt, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
     std::fs::write(
         corrupt.join("crates/someone-else/RUSTSEC-2099-0009.md"),
         "```toml\n[advisory]\nid = 7\n```\n",

@@ -15,13 +15,7 @@ use kiln_tests::{kiln_binary, workspace_root};
 use serde_json::Value;
 
 fn advisory_db(dir: &Path) {
-    let folder = dir.join("crates/someone-else");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(
-        folder.join("RUSTSEC-2099-0001.md"),
-        "```toml\n[advisory]\nid = \"RUSTSEC-2099-0001\"\npackage = \"someone-else\"\ndate = \"2026-11-01\"\n\n[versions]\npatched = [\">= 1.0.0\"]\n```\n\n# Fixture\n\nWritten by kiln's tests.\n",
-    )
-    .unwrap();
+    kiln_tests::advisories::write(dir, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
 }
 
 /// Waits until `name@version` has left the audit and build stages.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abi_host;
+pub mod advisories;
 pub mod cargo;
 pub mod crate_file;
 pub mod kernels;

@@ -94,17 +94,10 @@ pub(crate) async fn sync(
                 "no source: give one (`from`) or start the server with --advisory-source",
             )
         })?;
-    let (outcome, db) = tokio::task::spawn_blocking(move || {
-        let outcome = advisory_db::sync(&source, &path)?;
-        let db = AdvisoryDb::open(&path).map_err(|err| advisory_db::SyncError::Invalid {
-            source_name: source.clone(),
-            message: err.to_string(),
-        })?;
-        Ok::<_, advisory_db::SyncError>((outcome, db))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|err| ApiError::unprocessable(err.to_string()))?;
+    let (outcome, db) = tokio::task::spawn_blocking(move || advisory_db::sync(&source, &path))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
     let reaudit = if outcome.changed() {
         let today = crate::db::today();
         Some(reaudit::reaudit(&app, &db, &auth.login, auth.user_id, &today).await?)

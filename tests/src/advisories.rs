@@ -1,0 +1,16 @@
+//! Advisory databases written by the tests, so that what they check does not move with the real
+//! RustSec database.
+
+use std::path::Path;
+
+/// Writes an advisory `id` against `krate` (patched in `patched`, a version requirement) into
+/// the database directory `dir`.
+pub fn write(dir: &Path, id: &str, krate: &str, patched: &str) {
+    let folder = dir.join("crates").join(krate);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join(format!("{id}.md")),
+        format!("```toml\n[advisory]\nid = \"{id}\"\npackage = \"{krate}\"\ndate = \"2026-11-01\"\n\n[versions]\npatched = [\"{patched}\"]\n```\n\n# Fixture advisory for {krate}\n\nWritten by kiln's tests.\n"),
+    )
+    .unwrap();
+}
