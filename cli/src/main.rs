@@ -9,6 +9,7 @@ mod build;
 mod builder;
 mod client;
 mod events;
+mod executor;
 mod import;
 mod inspect;
 mod keys;
@@ -61,8 +62,12 @@ enum Command {
     Builder(builder::BuilderArgs),
     /// Build a kernel crate hermetically (sandboxed, offline, reproducible) into signed artifacts.
     Build(build::BuildArgs),
-    /// Run a notebook: fetch its kernels from the registry, preflight every cell, then run it.
+    /// Run a notebook: preflight every cell, then run it (here, or on an executor).
     Run(run::RunArgs),
+    /// Replay a stored run on its executor and report whether every output matches.
+    Replay(run::ReplayArgs),
+    /// Run the executor API alone, in front of a registry elsewhere.
+    Executor(executor::ExecutorArgs),
     /// Show or sync the RustSec advisory database (a local one, or the server's).
     #[command(subcommand)]
     Advisories(advisories::AdvisoriesCommand),
@@ -101,6 +106,8 @@ fn main() -> ExitCode {
         Command::Advisories(command) => advisories::run(command),
         Command::Build(args) => build::run(args),
         Command::Run(args) => run::run(args),
+        Command::Replay(args) => run::replay(args),
+        Command::Executor(args) => executor::run(args),
         Command::Builder(args) => builder::run(args),
     };
     match result {

@@ -1,64 +1,134 @@
-//! `kiln run NOTEBOOK.json --registry URL --trust trust.toml`: fetches each locked kernel's
-//! artifacts from the registry (into `~/.cache/kiln` or `--cache DIR`), decides the preflight of
-//! every cell (trusted signatures, pinned digests, not revoked, imports ⊆ grants ⊆ policy,
-//! limits), and runs the notebook in this process only when every cell passes. Then a table of
-//! cells with their status, fuel, wall time, memory and a preview of each output (`--json`: the
-//! run record). A blocked notebook runs nothing, lists every reason per cell, and exits 1.
+//! `kiln run NOTEBOOK.json`: preflight every cell (trusted signatures, pinned digests, not
+//! revoked, imports ⊆ grants ⊆ policy, limits), and run the notebook only when every cell
+//! passes; then a table of cells with their status, fuel, wall time, memory and a preview of
+//! each output (`--json`: the run's id and record). A blocked notebook runs nothing, lists
+//! every reason per cell, and exits 1.
+//!
+//! With `--executor URL` the notebook runs on a kiln executor (the one inside `kiln serve`, or
+//! `kiln executor`), streaming cell events while a progress bar shows where it is. Without it,
+//! it runs in this process, fetching the kernels from `--registry` into `--cache` and trusting
+//! the keys of `--trust`. `kiln replay RUN_ID --executor URL` runs a stored run again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
 use clap::Args;
-use kiln_executor::fetch::{FetchError, Fetcher, KernelArtifacts};
-use kiln_executor::notebook::Notebook;
-use kiln_executor::run::{self, LoadedKernel};
-use kiln_executor::runtime::{Runtime, VerifiedBytes};
+use futures::StreamExt as _;
+use kiln_executor::run::{CellRecord, RunRecord};
+use kiln_executor::service::{Executor, ExecutorSettings, PreflightReport};
+use kiln_policy::Keyring;
 use kiln_policy::policy_file::Policy;
-use kiln_policy::preflight::{Attestation, CellContract, Pins, Preflight, PreflightInput, Reason};
-use kiln_policy::revocation::RevocationList;
-use kiln_policy::{Digest, Keyring, Verifier};
+use serde_json::Value;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// The notebook (JSON, format version 1; see docs/notebook.md).
     #[arg(value_name = "NOTEBOOK")]
     notebook: PathBuf,
+    /// Run on this kiln executor (a `kiln serve` or `kiln executor` URL) instead of in this
+    /// process.
+    #[arg(long, value_name = "URL", env = "KILN_EXECUTOR")]
+    executor: Option<String>,
     #[command(flatten)]
     connection: crate::client::Connection,
-    /// The trust file: the keys whose statements this executor accepts, by role.
-    #[arg(long, value_name = "FILE")]
-    trust: PathBuf,
-    /// The execution policy (default: kiln's built-in defaults).
+    /// The trust file, for a run in this process: the keys whose statements are accepted, by
+    /// role.
+    #[arg(long, value_name = "FILE", required_unless_present = "executor")]
+    trust: Option<PathBuf>,
+    /// The execution policy, for a run in this process (default: kiln's built-in defaults).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Where fetched artifacts are kept by digest (default: ~/.cache/kiln).
+    /// Where a run in this process keeps fetched artifacts and runs (default: ~/.cache/kiln).
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
     /// Run deterministically (fixed clocks, randomness seeded with this), for replay.
     #[arg(long, value_name = "SEED")]
     seed: Option<u64>,
-    /// Print the run record as JSON.
+    /// Print the run's id and record (or the preflight that blocked it) as JSON.
     #[arg(long)]
     json: bool,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The run to replay.
+    #[arg(value_name = "RUN_ID")]
+    run: String,
+    /// The kiln executor that stored the run.
+    #[arg(long, value_name = "URL", env = "KILN_EXECUTOR")]
+    executor: String,
+    #[command(flatten)]
+    connection: crate::client::Connection,
+    /// Print the replay report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A finished run as the CLI shows it.
+struct Finished {
+    id: String,
+    record: RunRecord,
+    outputs: BTreeMap<String, Vec<u8>>,
+}
+
+enum Outcome {
+    Ran(Finished),
+    Blocked(PreflightReport),
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<()> {
     let bytes = std::fs::read(&args.notebook)
         .with_context(|| format!("reading {}", args.notebook.display()))?;
-    let notebook =
-        Notebook::parse(&bytes).with_context(|| format!("{}", args.notebook.display()))?;
+    let tokio = tokio::runtime::Runtime::new()?;
+    let outcome = match &args.executor {
+        Some(url) => tokio.block_on(run_remote(&args, url, bytes))?,
+        None => tokio.block_on(run_here(&args, bytes))?,
+    };
+    match outcome {
+        Outcome::Blocked(report) => {
+            if args.json {
+                let value = serde_json::json!({"error": "blocked", "preflight": report});
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print_blocked(&args.notebook.display().to_string(), &report);
+            }
+            let blocked = report.cells.iter().filter(|c| !c.allow).count();
+            bail!(
+                "{blocked} of {} kernel cells failed preflight; nothing ran",
+                report.cells.len()
+            );
+        }
+        Outcome::Ran(finished) => {
+            if args.json {
+                let value = serde_json::json!({"id": finished.id, "record": finished.record});
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print_cells(&finished);
+            }
+            let failed = finished
+                .record
+                .cells
+                .iter()
+                .filter(|c| c.status != "ok")
+                .count();
+            if failed > 0 {
+                bail!("{failed} cells did not succeed (run {})", finished.id);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs in this process: the same executor the API uses, with its data in the cache directory.
+async fn run_here(args: &RunArgs, bytes: Vec<u8>) -> Result<Outcome> {
     let policy = match &args.policy {
         Some(path) => Policy::load(path)?,
         None => Policy::parse("", "built-in defaults")?,
     };
-    let keyring = Keyring::load(&args.trust)?;
+    let trust = args.trust.as_ref().expect("clap requires --trust here");
     let cache = args.cache.clone().unwrap_or_else(|| {
         std::env::var_os("HOME")
             .map(PathBuf::from)
@@ -68,150 +138,258 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     let token = crate::client::Client::new(&args.connection)?
         .token()
         .map(str::to_owned);
-    let fetcher = Fetcher::new(&args.connection.registry, token, cache);
-    let tokio = tokio::runtime::Runtime::new()?;
-    let (fetched, revocations) = tokio.block_on(async {
-        let mut fetched: BTreeMap<String, Result<KernelArtifacts, FetchError>> = BTreeMap::new();
-        for (name, lock) in &notebook.kernels {
-            fetched.insert(
-                name.clone(),
-                fetcher.kernel(&lock.krate, &lock.version).await,
-            );
-        }
-        let revocations = fetcher.revocations().await;
-        (fetched, revocations)
-    });
-    let revocations = RevocationList::verify(&Verifier::new(&keyring), &revocations?)
-        .context("the registry's revocation list")?;
-    let runtime = Runtime::new(8).map_err(|err| anyhow::anyhow!("{err:#}"))?;
-    let compatibility = kiln_executor::engine::compatibility_hash(runtime.engine());
-    let preflight = Preflight::new(keyring, policy.execution.clone(), policy.wasm.clone());
-    let now = now_ms();
+    let executor = Executor::new(ExecutorSettings {
+        registry: args.connection.registry.trim_end_matches('/').to_owned(),
+        registry_token: token,
+        keyring: Keyring::load(trust)?,
+        policy,
+        data_dir: cache,
+        slots: 4,
+        revocation_refresh: Duration::from_secs(3600),
+    })?;
+    executor.refresh_revocations().await;
+    let prepared = executor
+        .prepare(bytes)
+        .await
+        .with_context(|| args.notebook.display().to_string())?;
+    if !prepared.report.allow {
+        return Ok(Outcome::Blocked(prepared.report));
+    }
+    let progress = Progress::new(prepared.report.cells.len());
+    let seed = args.seed;
+    let (stored, result) = tokio::task::block_in_place(|| {
+        executor.execute(&prepared, seed, &mut |event| progress.observe(event))
+    })?;
+    progress.finish();
+    let outputs = stored
+        .record
+        .cells
+        .iter()
+        .filter_map(|c| Some((c.id.clone(), result.outputs.get(&c.output?)?.clone())))
+        .collect();
+    Ok(Outcome::Ran(Finished {
+        id: stored.id,
+        record: stored.record,
+        outputs,
+    }))
+}
 
-    // Every cell's preflight, before anything runs.
-    let mut blocked: Vec<(String, Vec<Reason>)> = Vec::new();
-    let mut precompiled: BTreeMap<String, bool> = BTreeMap::new();
-    for cell in notebook.kernel_cells() {
-        let lock = &notebook.kernels[&cell.kernel];
-        let reasons = match &fetched[&cell.kernel] {
-            Err(FetchError::Revoked(message)) => vec![Reason {
-                code: "revoked".into(),
-                message: format!("{}@{}: {message}", lock.krate, lock.version),
-            }],
-            Err(err) => vec![Reason {
-                code: "unavailable".into(),
-                message: format!("{}@{}: {err}", lock.krate, lock.version),
-            }],
-            Ok(artifacts) => {
-                let attestations: Vec<Attestation<'_>> = artifacts
-                    .statements
-                    .iter()
-                    .map(|(digest, json)| Attestation {
-                        digest: *digest,
-                        json,
-                    })
-                    .collect();
-                let decision = preflight.decide(&PreflightInput {
-                    cell: &CellContract {
-                        entry: cell.entry.clone(),
-                        grants: cell.grants.clone(),
-                        limits: cell.limits(),
-                    },
-                    manifest: &artifacts.manifest,
-                    manifest_digest: artifacts.manifest_digest,
-                    pins: &Pins {
-                        wasm: lock.wasm,
-                        cwasm: lock.cwasm,
-                    },
-                    attestations: &attestations,
-                    revocations: &revocations,
-                    now_ms: now,
-                    engine_compatibility: &compatibility,
-                });
-                precompiled.insert(cell.kernel.clone(), decision.use_precompiled);
-                decision.reasons
-            }
-        };
-        if !reasons.is_empty() {
-            blocked.push((cell.id.clone(), reasons));
+/// A progress bar over a notebook's kernel cells, drawn on standard error only when it is a
+/// terminal.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new(cells: usize) -> Self {
+        let bar = indicatif::ProgressBar::new(cells as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} cell {pos}/{len} {wide_msg}")
+                .expect("a valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self(bar)
+    }
+
+    fn started(&self, id: &str) {
+        self.0.set_message(format!("running {id}"));
+    }
+
+    fn finished(&self, record: &CellRecord) {
+        self.0.inc(1);
+        self.0
+            .set_message(format!("{} {}", record.id, record.status));
+    }
+
+    fn observe(&self, event: kiln_executor::run::CellEvent<'_>) {
+        match event {
+            kiln_executor::run::CellEvent::Started { id } => self.started(id),
+            kiln_executor::run::CellEvent::Finished { record, .. } => self.finished(record),
         }
     }
-    if !blocked.is_empty() {
-        if args.json {
-            let value: Vec<_> = blocked
-                .iter()
-                .map(|(id, reasons)| serde_json::json!({"cell": id, "reasons": reasons}))
-                .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"blocked": value}))?
-            );
-        } else {
-            println!("{} is blocked; nothing ran:", args.notebook.display());
-            for (id, reasons) in &blocked {
-                for reason in reasons {
-                    println!("  {id:<20} [{}] {}", reason.code, reason.message);
-                }
-            }
-        }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Runs on an executor, reading its NDJSON event stream.
+async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome> {
+    let client = crate::client::Client::new(&args.connection)?;
+    let mut endpoint = format!("{}/v1/runs", url.trim_end_matches('/'));
+    if let Some(seed) = args.seed {
+        endpoint.push_str(&format!("?seed={seed}"));
+    }
+    let mut request = reqwest::Client::new()
+        .post(&endpoint)
+        .header("Accept", "application/x-ndjson")
+        .header("Content-Type", "application/json")
+        .body(bytes);
+    if let Some(token) = client.token() {
+        request = request.header("Authorization", token);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the executor at {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body: Value = response.json().await.unwrap_or_default();
         bail!(
-            "{} of {} kernel cells failed preflight",
-            blocked.len(),
-            notebook.kernel_cells().count()
+            "the executor answered {status}: {}",
+            body["message"].as_str().unwrap_or("no message")
         );
     }
-
-    // Every cell passed: load each kernel once (precompiled when the engine matches) and run.
-    let mut kernels = BTreeMap::new();
-    for (name, artifacts) in fetched {
-        let artifacts = artifacts.expect("preflight passed, so the artifacts were fetched");
-        let verified_cwasm = match (&artifacts.cwasm, artifacts.manifest.cwasm) {
-            (Some(bytes), Some(digest)) if precompiled.get(&name) == Some(&true) => {
-                VerifiedBytes::new(bytes, &digest)
+    let mut stream = response.bytes_stream();
+    let mut buffer = Vec::new();
+    let mut progress: Option<Progress> = None;
+    let mut outputs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    while let Some(chunk) = stream.next().await {
+        buffer.extend_from_slice(&chunk.context("reading the executor's events")?);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let event: Value =
+                serde_json::from_slice(&line).context("an event from the executor")?;
+            match event["event"].as_str().unwrap_or_default() {
+                "preflight" => {
+                    let cells = event["preflight"]["cells"].as_array().map_or(0, Vec::len);
+                    progress = Some(Progress::new(cells));
+                }
+                "cell-started" => {
+                    if let Some(p) = &progress {
+                        p.started(event["cell"].as_str().unwrap_or_default());
+                    }
+                }
+                "output" => {
+                    let cell = event["cell"].as_str().unwrap_or_default().to_owned();
+                    let bytes = match (event["text"].as_str(), event["base64"].as_str()) {
+                        (Some(text), _) => text.as_bytes().to_vec(),
+                        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .context("an output chunk")?,
+                        (None, None) => Vec::new(),
+                    };
+                    outputs.entry(cell).or_default().extend(bytes);
+                }
+                "cell-finished" => {
+                    let record: CellRecord = serde_json::from_value(event["cell"].clone())?;
+                    if let Some(p) = &progress {
+                        p.finished(&record);
+                    }
+                }
+                "blocked" => {
+                    return Ok(Outcome::Blocked(serde_json::from_value(
+                        event["preflight"].clone(),
+                    )?));
+                }
+                "run-finished" => {
+                    if let Some(p) = &progress {
+                        p.finish();
+                    }
+                    return Ok(Outcome::Ran(Finished {
+                        id: event["id"].as_str().unwrap_or_default().to_owned(),
+                        record: serde_json::from_value(event["record"].clone())?,
+                        outputs,
+                    }));
+                }
+                "error" => bail!(
+                    "the executor: {}",
+                    event["message"].as_str().unwrap_or("failed")
+                ),
+                _ => {}
             }
-            _ => None,
-        };
-        let kernel = match verified_cwasm {
-            Some(verified) => runtime.load_cwasm(&verified),
-            None => runtime.load_wasm(&artifacts.wasm),
         }
-        .map_err(|err| anyhow::anyhow!("loading {name}: {err:#}"))?;
-        kernels.insert(
-            name,
-            LoadedKernel {
-                kernel,
-                wasm: artifacts.manifest.wasm,
-            },
+    }
+    bail!("the executor closed the stream before the run finished")
+}
+
+pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
+    let client = crate::client::Client::new(&args.connection)?;
+    let url = format!(
+        "{}/v1/runs/{}/replay",
+        args.executor.trim_end_matches('/'),
+        args.run
+    );
+    let tokio = tokio::runtime::Runtime::new()?;
+    let (status, body) = tokio.block_on(async {
+        let mut request = reqwest::Client::new().post(&url);
+        if let Some(token) = client.token() {
+            request = request.header("Authorization", token);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the executor at {}", args.executor))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        anyhow::Ok((status, body))
+    })?;
+    if status.as_u16() == 422 {
+        let report: PreflightReport = serde_json::from_value(body["preflight"].clone())?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        } else {
+            print_blocked(&args.run, &report);
+        }
+        bail!("the replay did not pass preflight; nothing ran");
+    }
+    if !status.is_success() {
+        bail!(
+            "the executor answered {status}: {}",
+            body["message"].as_str().unwrap_or("no message")
         );
     }
-    let result = run::run(&runtime, &notebook, Digest::of(&bytes), &kernels, args.seed)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result.record)?);
+        println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
-        println!(
-            "{:<20} {:<7} {:>14} {:>10} {:>10}  output",
-            "CELL", "STATUS", "FUEL", "WALL", "MEMORY"
-        );
-        for cell in &result.record.cells {
-            let preview = match (&cell.output, &cell.error) {
-                (Some(digest), _) => preview(&result.outputs[digest]),
-                (None, Some(error)) => format!("[{}] {}", error.code, error.message),
-                _ => String::new(),
-            };
+        println!("{:<20} {:<9} output", "CELL", "REPLAY");
+        for cell in body["cells"].as_array().into_iter().flatten() {
             println!(
-                "{:<20} {:<7} {:>14} {:>8}µs {:>8}KiB  {preview}",
-                cell.id,
-                cell.status,
-                cell.metrics.fuel,
-                cell.metrics.wall_us,
-                cell.metrics.peak_memory_bytes / 1024,
+                "{:<20} {:<9} {}",
+                cell["id"].as_str().unwrap_or_default(),
+                if cell["matches"] == true {
+                    "matches"
+                } else {
+                    "DIFFERS"
+                },
+                cell["replayed"].as_str().unwrap_or("-"),
             );
         }
     }
-    if result.record.cells.iter().any(|c| c.status != "ok") {
-        bail!("some cells did not succeed");
+    if body["matches"] != true {
+        bail!("the replay of {} differs from the recorded run", args.run);
     }
     Ok(())
+}
+
+fn print_blocked(what: &str, report: &PreflightReport) {
+    println!("{what} is blocked; nothing ran:");
+    for cell in report.cells.iter().filter(|c| !c.allow) {
+        for reason in &cell.reasons {
+            println!("  {:<20} [{}] {}", cell.id, reason.code, reason.message);
+        }
+    }
+}
+
+fn print_cells(finished: &Finished) {
+    println!(
+        "{:<20} {:<7} {:>14} {:>10} {:>10}  output",
+        "CELL", "STATUS", "FUEL", "WALL", "MEMORY"
+    );
+    for cell in &finished.record.cells {
+        let preview = match (finished.outputs.get(&cell.id), &cell.error) {
+            (Some(bytes), _) => preview(bytes),
+            (None, Some(error)) => format!("[{}] {}", error.code, error.message),
+            _ => String::new(),
+        };
+        println!(
+            "{:<20} {:<7} {:>14} {:>8}µs {:>8}KiB  {preview}",
+            cell.id,
+            cell.status,
+            cell.metrics.fuel,
+            cell.metrics.wall_us,
+            cell.metrics.peak_memory_bytes / 1024,
+        );
+    }
+    println!("run {}", finished.id);
 }
 
 /// The first 60 characters of an output, on one line.

@@ -49,6 +49,11 @@ pub(crate) struct ServeArgs {
     /// Run no workers in this process (they run as separate processes instead).
     #[arg(long)]
     no_builder: bool,
+    /// Run no executor in this process (`kiln executor` runs elsewhere instead).
+    #[arg(long)]
+    no_executor: bool,
+    #[command(flatten)]
+    executor: crate::executor::ExecutorTuning,
     /// Build without the bubblewrap sandbox (build scripts can then reach the network and the
     /// host); the provenance records it. Without this flag, kiln refuses to start its builder
     /// where bubblewrap does not work.
@@ -141,6 +146,41 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .and_then(|()| stdout.flush());
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
+    let mut more_routes = axum::Router::new();
+    if !args.no_executor {
+        let token = kiln_registry::worker_token(&app, &args.data).await?;
+        let settings = kiln_executor::service::ExecutorSettings {
+            registry: format!("http://{address}"),
+            registry_token: Some(token),
+            keyring: kiln_policy::Keyring::load(&app.keys.trust_file)?,
+            policy: app.config.policy.clone(),
+            data_dir: args.data.join("executor"),
+            slots: args.executor.executor_slots,
+            revocation_refresh: args.executor.revocation_refresh,
+        };
+        let mut stopped = workers_stopped.clone();
+        // The executor reads this registry over loopback: its first fetch of the revocation
+        // list waits on the bound listener until the server below starts answering.
+        let (state, refresher) = crate::executor::start(settings, &args.executor, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })?;
+        let executor = state.executor.clone();
+        let _ = app
+            .extensions
+            .on_revocation
+            .set(Box::new(move || executor.revocations_changed()));
+        let metrics_state = state.clone();
+        let _ = app
+            .extensions
+            .metrics
+            .set(Box::new(move || metrics_state.metrics()));
+        let _ = app
+            .extensions
+            .openapi
+            .set(<kiln_executor::api::ExecutorApi as utoipa::OpenApi>::openapi());
+        more_routes = kiln_executor::api::router(state);
+        workers.push(refresher);
+    }
     if !args.no_builder {
         let token = kiln_registry::worker_token(&app, &args.data).await?;
         let build_settings = kiln_builder::build_job::BuildSettings::new(
@@ -180,7 +220,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             },
         )));
     }
-    kiln_registry::serve(app, listener, async move {
+    kiln_registry::serve_with(app, more_routes, listener, async move {
         shutdown_signal().await;
         let _ = stop_workers.send(true);
     })

@@ -13,12 +13,18 @@
 //!
 //! - [`fetch`]: a kernel's artifacts from the registry, in a content-addressed cache.
 //!
-//! `kiln run` puts them together (fetch, preflight, run); the executor API builds on them next.
+//! - [`service`]: the executor itself (fetch, preflight, run, store), used by `kiln run` in one
+//!   process and by the HTTP API; [`store`]: where runs, notebooks and outputs are kept.
+//! - [`api`]: the HTTP API (`/v1/preflight`, `/v1/runs`, …); [`auth`]: its callers' tokens.
 
 #![deny(unsafe_code)]
 
+pub mod api;
+pub mod auth;
 pub mod engine;
 pub mod fetch;
 pub mod notebook;
 pub mod run;
 pub mod runtime;
+pub mod service;
+pub mod store;

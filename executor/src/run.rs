@@ -78,6 +78,23 @@ pub struct LoadedKernel {
     pub wasm: Digest,
 }
 
+/// What a run reports as it goes, cell by cell.
+#[derive(Debug, Clone, Copy)]
+pub enum CellEvent<'a> {
+    /// A kernel cell is about to be called.
+    Started {
+        /// The cell's id.
+        id: &'a str,
+    },
+    /// A kernel cell is done (or skipped): its record and its output.
+    Finished {
+        /// The cell's record.
+        record: &'a CellRecord,
+        /// Its output, when it succeeded.
+        output: Option<&'a [u8]>,
+    },
+}
+
 /// Runs `notebook` (whose bytes hash to `notebook_digest`) with `kernels` by name.
 pub fn run(
     runtime: &Runtime,
@@ -85,6 +102,25 @@ pub fn run(
     notebook_digest: Digest,
     kernels: &BTreeMap<String, LoadedKernel>,
     seed: Option<u64>,
+) -> Result<RunResult, NotebookError> {
+    run_observed(
+        runtime,
+        notebook,
+        notebook_digest,
+        kernels,
+        seed,
+        &mut |_| {},
+    )
+}
+
+/// [`run`], telling `observe` as each cell starts and finishes.
+pub fn run_observed(
+    runtime: &Runtime,
+    notebook: &Notebook,
+    notebook_digest: Digest,
+    kernels: &BTreeMap<String, LoadedKernel>,
+    seed: Option<u64>,
+    observe: &mut dyn FnMut(CellEvent<'_>),
 ) -> Result<RunResult, NotebookError> {
     let mut outputs_by_cell: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut outputs = BTreeMap::new();
@@ -109,9 +145,14 @@ pub fn run(
                 code: "skipped".into(),
                 message: "the cell it takes its input from did not succeed".into(),
             });
+            observe(CellEvent::Finished {
+                record: &record,
+                output: None,
+            });
             cells.push(record);
             continue;
         };
+        observe(CellEvent::Started { id: &cell.id });
         record.input = Some(Digest::of(&input));
         let outcome = runtime.call(&loaded.kernel, &cell.entry, &input, &cell.limits(), seed);
         record.metrics = outcome.metrics;
@@ -120,6 +161,10 @@ pub fn run(
                 let digest = Digest::of(&output);
                 record.status = "ok".into();
                 record.output = Some(digest);
+                observe(CellEvent::Finished {
+                    record: &record,
+                    output: Some(&output),
+                });
                 outputs_by_cell.insert(cell.id.clone(), output.clone());
                 outputs.insert(digest, output);
             }
@@ -128,6 +173,10 @@ pub fn run(
                 record.error = Some(CellError {
                     code: err.code().into(),
                     message: err.to_string(),
+                });
+                observe(CellEvent::Finished {
+                    record: &record,
+                    output: None,
                 });
             }
         }

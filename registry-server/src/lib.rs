@@ -102,6 +102,7 @@ pub async fn open(
         index_cache,
         keys,
         publish_limiter: rate_limit::RateLimiter::default(),
+        extensions: api::Extensions::default(),
     }))
 }
 
@@ -200,7 +201,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+    serve_with(app, axum::Router::new(), listener, shutdown).await
+}
+
+/// Serves the registry and `more` routes (another service in the same process, such as the
+/// executor) on `listener` until `shutdown` resolves; requests in flight finish first.
+pub async fn serve_with(
+    app: AppState,
+    more: axum::Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(app.clone())
+        .merge(more)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -139,6 +139,9 @@ pub async fn reaudit(
         }
         w.commit().await?;
         if revoke {
+            app.extensions.revoked();
+        }
+        if revoke {
             let name = subject.split('@').next().unwrap_or_default();
             app.index_cache.invalidate(&name.to_ascii_lowercase());
         }

@@ -35,6 +35,8 @@ pub enum Scope {
     Review,
     /// Claim audit and build jobs and record their results (builder workers).
     Worker,
+    /// Run notebooks on an executor.
+    Run,
     /// Everything, including tokens, owners of any crate and revocation.
     Admin,
 }
@@ -47,6 +49,7 @@ impl Scope {
             Scope::Yank => "yank",
             Scope::Review => "review",
             Scope::Worker => "worker",
+            Scope::Run => "run",
             Scope::Admin => "admin",
         }
     }
@@ -67,9 +70,10 @@ impl FromStr for Scope {
             "yank" => Ok(Scope::Yank),
             "review" => Ok(Scope::Review),
             "worker" => Ok(Scope::Worker),
+            "run" => Ok(Scope::Run),
             "admin" => Ok(Scope::Admin),
             other => Err(format!(
-                "unknown scope `{other}` (publish, yank, review, worker, admin)"
+                "unknown scope `{other}` (publish, yank, review, worker, run, admin)"
             )),
         }
     }

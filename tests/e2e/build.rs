@@ -4,7 +4,6 @@
 //! dependencies; and `kiln build` giving the same bytes from two different directories.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use kiln_policy::manifest::ArtifactManifest;
 use kiln_policy::slsa::Provenance;
@@ -16,48 +15,6 @@ use serde_json::Value;
 
 fn advisory_db(dir: &Path) {
     kiln_tests::advisories::write(dir, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
-}
-
-/// Waits until `name@version` has left the audit and build stages.
-fn settled(server: &KilnServer, name: &str, version: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let detail = server.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"), None);
-        if !matches!(detail["state"].as_str(), Some("submitted" | "audited")) {
-            return detail;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "{name}@{version} did not build: {detail}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn artifact(server: &KilnServer, detail: &Value, kind: &str) -> (Digest, Vec<u8>) {
-    let digest = detail["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} artifact: {detail}"))["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bytes = server
-        .request(
-            reqwest::Method::GET,
-            &format!("/api/kiln/v1/artifacts/{digest}"),
-            None,
-        )
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap()
-        .to_vec();
-    let digest: Digest = digest.parse().unwrap();
-    assert_eq!(Digest::of(&bytes), digest, "{kind} is stored by its digest");
-    (digest, bytes)
 }
 
 #[test]
@@ -83,7 +40,7 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     // The SDK is a library: it is compiled for the kernel target and has no module.
     let out = world.publish(&workspace_root().join("sdk"), Some(&author));
     assert!(out.status.success(), "{}", stderr(&out));
-    let sdk = settled(&server, "kiln-kernel", "0.1.0");
+    let sdk = server.settled("kiln-kernel", "0.1.0");
     assert_eq!(sdk["state"], "built", "{sdk}");
     assert_eq!(sdk["reports"]["build"]["library"], true, "{sdk}");
     let (status, body) = server.approve(&reviewer, "kiln-kernel", "0.1.0");
@@ -95,16 +52,16 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
         Some(&author),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let kernel = settled(&server, "kernel-csv-stats", "0.1.0");
+    let kernel = server.settled("kernel-csv-stats", "0.1.0");
     assert_eq!(kernel["state"], "built", "{kernel}");
     let build = &kernel["reports"]["build"];
     assert_eq!(build["isolation"], "bubblewrap", "{build}");
 
-    let (wasm_digest, wasm) = artifact(&server, &kernel, "wasm");
-    let (cwasm_digest, _) = artifact(&server, &kernel, "cwasm");
-    let (manifest_digest, manifest) = artifact(&server, &kernel, "manifest");
-    let (_, provenance) = artifact(&server, &kernel, "provenance");
-    let (log_digest, _) = artifact(&server, &kernel, "log");
+    let (wasm_digest, wasm) = server.artifact(&kernel, "wasm");
+    let (cwasm_digest, _) = server.artifact(&kernel, "cwasm");
+    let (manifest_digest, manifest) = server.artifact(&kernel, "manifest");
+    let (_, provenance) = server.artifact(&kernel, "provenance");
+    let (log_digest, _) = server.artifact(&kernel, "log");
     assert_eq!(&wasm[..4], b"\0asm");
     let manifest: ArtifactManifest = serde_json::from_slice(&manifest).unwrap();
     assert_eq!(
@@ -229,7 +186,12 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = &answer["record"];
+    assert!(
+        answer["id"].as_str().unwrap().starts_with("run-"),
+        "{answer}"
+    );
     assert_eq!(record["cells"][0]["status"], "ok", "{record}");
     assert!(record["cells"][0]["metrics"]["fuel"].as_u64().unwrap() > 0);
 
@@ -237,7 +199,7 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     let out = run("ungranted.json", &notebook(serde_json::json!([])));
     assert_eq!(out.status.code(), Some(1));
     let blocked: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let reasons = blocked["blocked"][0]["reasons"].to_string();
+    let reasons = blocked["preflight"]["cells"][0]["reasons"].to_string();
     assert!(
         reasons.contains("import-not-granted") && reasons.contains("fd_write"),
         "{reasons}"
@@ -298,7 +260,7 @@ fn a_separate_builder_process_works_the_queue() {
     let lib = world.library("scaled-out", "1.0.0", "", "pub fn f() -> u8 { 7 }\n");
     let out = world.publish(&lib, Some(&author));
     assert!(out.status.success(), "{}", stderr(&out));
-    let detail = settled(&server, "scaled-out", "1.0.0");
+    let detail = server.settled("scaled-out", "1.0.0");
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(builder.id().to_string())

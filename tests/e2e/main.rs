@@ -5,6 +5,7 @@ mod abi;
 mod audit;
 mod build;
 mod cli_attest;
+mod executor;
 mod import;
 mod interop;
 mod jobs;

@@ -143,7 +143,15 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
         publish_raw(&server, Some(&alice), body)
     });
     refused(&server, 413, "", || {
-        publish_raw(&server, Some(&alice), vec![0u8; 3 * 1024 * 1024])
+        // The server answers before reading the whole body and then closes the connection;
+        // asking for that up front keeps the client from reusing the closed connection.
+        let response = server
+            .request(Method::PUT, "/api/v1/crates/new", Some(&alice))
+            .header("Connection", "close")
+            .body(vec![0u8; 3 * 1024 * 1024])
+            .send()
+            .unwrap();
+        (response.status().as_u16(), String::new())
     });
 
     let evil = |f: &dyn Fn(&mut CrateFile)| {

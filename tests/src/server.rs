@@ -189,6 +189,55 @@ impl KilnServer {
         }
     }
 
+    /// Waits (up to 5 minutes) until `name@version` has left the audit and build stages, and
+    /// returns its detail.
+    pub fn settled(&self, name: &str, version: &str) -> Value {
+        let start = std::time::Instant::now();
+        loop {
+            let detail = self.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"), None);
+            if !matches!(detail["state"].as_str(), Some("submitted" | "audited")) {
+                return detail;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "{name}@{version} did not build: {detail}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The artifact of `kind` in a submission's `detail`: its digest and bytes, checked to be
+    /// stored by that digest.
+    pub fn artifact(&self, detail: &Value, kind: &str) -> (kiln_policy::Digest, Vec<u8>) {
+        let digest = detail["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} artifact: {detail}"))["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bytes = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/kiln/v1/artifacts/{digest}"),
+                None,
+            )
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .to_vec();
+        let digest: kiln_policy::Digest = digest.parse().unwrap();
+        assert_eq!(
+            kiln_policy::Digest::of(&bytes),
+            digest,
+            "{kind} is stored by its digest"
+        );
+        (digest, bytes)
+    }
+
     /// Approves `name@version` with a review token.
     pub fn approve(&self, review_token: &str, name: &str, version: &str) -> (u16, Value) {
         self.post_json(

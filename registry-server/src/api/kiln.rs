@@ -661,6 +661,34 @@ pub(crate) async fn create_token(
     ))
 }
 
+/// Who a token belongs to and what it may do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The user's login.
+    pub login: String,
+    /// The token's id.
+    pub token_id: i64,
+    /// The token's scopes (`admin` holds every scope).
+    pub scopes: Vec<String>,
+}
+
+/// `GET /api/kiln/v1/whoami`: the caller's login and scopes; 401 for a missing, unknown,
+/// expired or revoked token. Executors check their callers' tokens here.
+#[utoipa::path(get, path = "/api/kiln/v1/whoami", responses((status = 200, body = WhoAmI), (status = 401)))]
+pub(crate) async fn whoami(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<WhoAmI>> {
+    let auth = super::authenticate(&app, &headers)
+        .await?
+        .ok_or_else(|| ApiError::from_auth(tokens::AuthError::Missing, &app.config.login_url()))?;
+    Ok(Json(WhoAmI {
+        login: auth.login,
+        token_id: auth.token_id,
+        scopes: auth.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+    }))
+}
+
 /// `GET /api/kiln/v1/tokens` (admin).
 #[utoipa::path(get, path = "/api/kiln/v1/tokens", responses((status = 200, body = [TokenInfo])))]
 pub(crate) async fn list_tokens(

@@ -34,10 +34,13 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         .into_iter()
         .map(|(kind, state, n)| (vec![("kind", kind), ("state", state)], n))
         .collect();
-    let text = app.metrics.render(&[
+    let mut text = app.metrics.render(&[
         ("kiln_versions", "Versions by review state.", versions),
         ("kiln_jobs", "Jobs by kind and state.", jobs),
     ]);
+    if let Some(more) = app.extensions.metrics.get() {
+        text.push_str(&more());
+    }
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -68,6 +71,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         super::kiln::create_token,
         super::kiln::list_tokens,
         super::kiln::revoke_token,
+        super::kiln::whoami,
         super::kiln::events,
         super::kiln::verify_events,
         super::workers::claim,
@@ -83,7 +87,11 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
 )]
 pub(crate) struct ApiDoc;
 
-/// `GET /openapi.json`.
-pub(super) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// `GET /openapi.json`: the registry's API, and what else this process serves.
+pub(super) async fn openapi(State(app): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    if let Some(more) = app.extensions.openapi.get() {
+        doc.merge(more.clone());
+    }
+    Json(doc)
 }

@@ -42,6 +42,43 @@ pub struct App {
     pub keys: crate::keys::ServerKeys,
     /// Publishes per user and minute.
     pub publish_limiter: crate::rate_limit::RateLimiter,
+    /// What other services in the same process add to `/metrics` and `/openapi.json`.
+    pub extensions: Extensions,
+}
+
+/// Metrics text made on demand by another service in the process.
+pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
+
+/// What another service in the same process (the executor under `kiln serve`) adds to the
+/// registry's operations endpoints. Each is set at most once, before serving.
+#[derive(Default)]
+pub struct Extensions {
+    /// More `/metrics` text.
+    pub metrics: std::sync::OnceLock<MetricsSource>,
+    /// More API description, merged into `/openapi.json`.
+    pub openapi: std::sync::OnceLock<utoipa::openapi::OpenApi>,
+    /// Told after every revocation is committed (the executor then refreshes its list before
+    /// its next preflight).
+    pub on_revocation: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Extensions {
+    /// Tells whoever listens that the revocation list changed.
+    pub fn revoked(&self) {
+        if let Some(listener) = self.on_revocation.get() {
+            listener();
+        }
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("metrics", &self.metrics.get().is_some())
+            .field("openapi", &self.openapi.get().is_some())
+            .field("on_revocation", &self.on_revocation.get().is_some())
+            .finish()
+    }
 }
 
 /// The state handlers receive.
@@ -97,6 +134,7 @@ pub fn router(app: AppState) -> Router {
             get(kiln::list_tokens).post(kiln::create_token),
         )
         .route("/api/kiln/v1/tokens/{id}", delete(kiln::revoke_token))
+        .route("/api/kiln/v1/whoami", get(kiln::whoami))
         .route("/api/kiln/v1/events", get(kiln::events))
         .route("/api/kiln/v1/events/verify", get(kiln::verify_events))
         // Workers (audit, build) claim jobs and report results.

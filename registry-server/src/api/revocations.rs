@@ -152,6 +152,7 @@ pub(crate) async fn revoke(
     )
     .await?;
     w.commit().await?;
+    app.extensions.revoked();
     if let Some(name) = crate_name {
         app.index_cache.invalidate(&name.to_ascii_lowercase());
     }

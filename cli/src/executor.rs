@@ -1,0 +1,136 @@
+//! `kiln executor`: the executor API alone, in front of a registry elsewhere
+//! (`--registry URL`), for running notebooks on more machines than the registry's. `kiln serve`
+//! runs the same executor in its own process through [`start`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use kiln_executor::api::{self, ApiLimits, ApiState};
+use kiln_executor::auth::TokenCheck;
+use kiln_executor::service::{Executor, ExecutorSettings};
+use kiln_policy::Keyring;
+use kiln_policy::policy_file::Policy;
+
+/// The executor's tuning, shared by `kiln executor` and `kiln serve`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExecutorTuning {
+    /// How many notebooks may run at once (the wasmtime instance pool's size).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) executor_slots: u32,
+    /// How many more may wait for a slot before the executor answers 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub(crate) executor_queue: usize,
+    /// The largest notebook accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub(crate) max_notebook_bytes: usize,
+    /// How often the registry's revocation list is fetched again.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) revocation_refresh: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecutorArgs {
+    /// The registry the kernels come from.
+    #[arg(long, value_name = "URL", env = "KILN_REGISTRY")]
+    registry: String,
+    /// A token to read the registry with (needed when it requires one for reads).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "KILN_REGISTRY_TOKEN",
+        hide_env_values = true
+    )]
+    registry_token: Option<String>,
+    /// The trust file: the keys whose statements this executor accepts, by role.
+    #[arg(long, value_name = "FILE")]
+    trust: PathBuf,
+    /// The execution policy (default: kiln's built-in defaults).
+    #[arg(long, value_name = "FILE", env = "KILN_POLICY")]
+    policy: Option<PathBuf>,
+    /// Where fetched artifacts and runs are kept.
+    #[arg(long, value_name = "DIR", default_value = "./kiln-executor")]
+    data: PathBuf,
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7879")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    tuning: ExecutorTuning,
+}
+
+/// Starts an executor: its state, and the task that fetches the revocation list now and keeps
+/// it fresh until `stop` resolves.
+pub(crate) fn start(
+    settings: ExecutorSettings,
+    tuning: &ExecutorTuning,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(Arc<ApiState>, tokio::task::JoinHandle<()>)> {
+    let registry = settings.registry.clone();
+    let executor = Executor::new(settings).context("starting the executor")?;
+    let refresher = tokio::spawn(executor.clone().refresh_revocations_until(stop));
+    let state = ApiState::new(
+        executor,
+        TokenCheck::new(&registry),
+        ApiLimits {
+            max_notebook_bytes: tuning.max_notebook_bytes,
+            max_queued: tuning.executor_queue,
+            ..ApiLimits::default()
+        },
+    );
+    Ok((state, refresher))
+}
+
+pub(crate) fn run(args: ExecutorArgs) -> Result<()> {
+    crate::serve::init_tracing();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ExecutorArgs) -> Result<()> {
+    let policy = match &args.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::parse("", "built-in defaults")?,
+    };
+    let settings = ExecutorSettings {
+        registry: args.registry.trim_end_matches('/').to_owned(),
+        registry_token: args.registry_token.clone(),
+        keyring: Keyring::load(&args.trust)?,
+        policy,
+        data_dir: args.data.clone(),
+        slots: args.tuning.executor_slots,
+        revocation_refresh: args.tuning.revocation_refresh,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let (stop_refresh, refresh_stopped) = tokio::sync::watch::channel(false);
+    let (state, refresher) = start(settings, &args.tuning, async move {
+        let mut stopped = refresh_stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    })?;
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(
+            stdout,
+            "kiln executor listening on http://{address}\nregistry: {}\ndata directory: {}",
+            args.registry,
+            args.data.display()
+        )
+        .and_then(|()| stdout.flush());
+    }
+    let router = api::standalone_router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            crate::serve::shutdown_signal().await;
+            let _ = stop_refresh.send(true);
+        })
+        .await?;
+    let _ = refresher.await;
+    tracing::info!("stopped");
+    Ok(())
+}
