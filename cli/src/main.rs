@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod advisories;
 mod attest;
 mod audit;
@@ -15,8 +16,10 @@ mod inspect;
 mod keys;
 mod password;
 mod policy;
+mod review;
 mod run;
 mod serve;
+mod style;
 
 use std::process::ExitCode;
 
@@ -30,9 +33,9 @@ const EXIT_FAILURE: u8 = 1;
     name = "kiln",
     version,
     about = "kiln: a curated registry and policy-gated build service for WebAssembly notebook kernels",
-    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified; for `inspect`: not denied)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`\n  KILN_ADVISORY_DB   the RustSec advisory database directory for `kiln audit`"
+    after_help = "Exit codes:\n  0  success (for `attest verify`: the bundle verified; for `inspect`: not denied)\n  1  the operation failed or was refused; the reason is printed on one line\n  2  the command line was wrong\n\nEnvironment:\n  KILN_KEY_PASSWORD  password of kiln private keys (empty allowed); prompted on a terminal when unset\n  COSIGN_PASSWORD    password of a cosign key being imported\n  KILN_REGISTRY      the kiln server for commands that talk to one\n  KILN_TOKEN         the API token for those commands\n  KILN_EXECUTOR      the executor for `kiln run` and `kiln replay`\n  KILN_CONFIG        the config file (default ~/.config/kiln/config.toml: registry, token, executor)\n  NO_COLOR           no colour, even on a terminal\n  KILN_DATABASE_URL  PostgreSQL for `kiln serve`\n  KILN_ADVISORY_DB   the RustSec advisory database directory for `kiln audit`"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -71,6 +74,16 @@ enum Command {
     /// Show or sync the RustSec advisory database (a local one, or the server's).
     #[command(subcommand)]
     Advisories(advisories::AdvisoriesCommand),
+    /// Review submissions: list, show, diff, approve, reject, export-vet.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    /// Revoke a version or a digest: out of the index, 451 on download, refused by executors.
+    Revoke(admin::RevokeArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(admin::CompletionsArgs),
 }
 
 /// A reader that went away (`kiln … | head`) is not an error worth a stack trace: print
@@ -109,6 +122,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => run::replay(args),
         Command::Executor(args) => executor::run(args),
         Command::Builder(args) => builder::run(args),
+        Command::Review(command) => review::run(command),
+        Command::Revoke(args) => admin::revoke(args),
+        Command::Token(command) => admin::token(command),
+        Command::Completions(args) => admin::completions(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

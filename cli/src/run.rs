@@ -28,15 +28,15 @@ pub(crate) struct RunArgs {
     /// The notebook (JSON, format version 1; see docs/notebook.md).
     #[arg(value_name = "NOTEBOOK")]
     notebook: PathBuf,
-    /// Run on this kiln executor (a `kiln serve` or `kiln executor` URL) instead of in this
-    /// process.
+    /// Run on this kiln executor (a `kiln serve` or `kiln executor` URL; default: the config
+    /// file's `executor`) instead of in this process.
     #[arg(long, value_name = "URL", env = "KILN_EXECUTOR")]
     executor: Option<String>,
     #[command(flatten)]
     connection: crate::client::Connection,
     /// The trust file, for a run in this process: the keys whose statements are accepted, by
     /// role.
-    #[arg(long, value_name = "FILE", required_unless_present = "executor")]
+    #[arg(long, value_name = "FILE")]
     trust: Option<PathBuf>,
     /// The execution policy, for a run in this process (default: kiln's built-in defaults).
     #[arg(long, value_name = "FILE")]
@@ -57,9 +57,9 @@ pub(crate) struct ReplayArgs {
     /// The run to replay.
     #[arg(value_name = "RUN_ID")]
     run: String,
-    /// The kiln executor that stored the run.
+    /// The kiln executor that stored the run (default: the config file's `executor`).
     #[arg(long, value_name = "URL", env = "KILN_EXECUTOR")]
-    executor: String,
+    executor: Option<String>,
     #[command(flatten)]
     connection: crate::client::Connection,
     /// Print the replay report as JSON.
@@ -83,7 +83,12 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     let bytes = std::fs::read(&args.notebook)
         .with_context(|| format!("reading {}", args.notebook.display()))?;
     let tokio = tokio::runtime::Runtime::new()?;
-    let outcome = match &args.executor {
+    let executor = match &args.executor {
+        Some(url) => Some(url.clone()),
+        None if args.trust.is_none() => crate::client::Config::load()?.executor,
+        None => None,
+    };
+    let outcome = match &executor {
         Some(url) => tokio.block_on(run_remote(&args, url, bytes))?,
         None => tokio.block_on(run_here(&args, bytes))?,
     };
@@ -128,7 +133,11 @@ async fn run_here(args: &RunArgs, bytes: Vec<u8>) -> Result<Outcome> {
         Some(path) => Policy::load(path)?,
         None => Policy::parse("", "built-in defaults")?,
     };
-    let trust = args.trust.as_ref().expect("clap requires --trust here");
+    let Some(trust) = args.trust.as_ref() else {
+        bail!(
+            "a run needs --executor URL (a kiln server or executor), or --trust FILE to run in this process"
+        );
+    };
     let cache = args.cache.clone().unwrap_or_else(|| {
         std::env::var_os("HOME")
             .map(PathBuf::from)
@@ -139,7 +148,7 @@ async fn run_here(args: &RunArgs, bytes: Vec<u8>) -> Result<Outcome> {
         .token()
         .map(str::to_owned);
     let executor = Executor::new(ExecutorSettings {
-        registry: args.connection.registry.trim_end_matches('/').to_owned(),
+        registry: args.connection.registry_url()?,
         registry_token: token,
         keyring: Keyring::load(trust)?,
         policy,
@@ -303,9 +312,17 @@ async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome
 
 pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
     let client = crate::client::Client::new(&args.connection)?;
+    let executor = match &args.executor {
+        Some(url) => url.clone(),
+        None => crate::client::Config::load()?.executor.ok_or_else(|| {
+            anyhow::anyhow!(
+                "which executor? give --executor URL (or `executor` in the config file)"
+            )
+        })?,
+    };
     let url = format!(
         "{}/v1/runs/{}/replay",
-        args.executor.trim_end_matches('/'),
+        executor.trim_end_matches('/'),
         args.run
     );
     let tokio = tokio::runtime::Runtime::new()?;
@@ -317,7 +334,7 @@ pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
         let response = request
             .send()
             .await
-            .with_context(|| format!("cannot reach the executor at {}", args.executor))?;
+            .with_context(|| format!("cannot reach the executor at {executor}"))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or_default();
         anyhow::Ok((status, body))

@@ -170,6 +170,34 @@ async fn metadata_of(app: &AppState, version_id: i64) -> ApiResult<NewCrate> {
     serde_json::from_str(&text).map_err(ApiError::internal)
 }
 
+/// `GET /api/kiln/v1/submissions/{name}/{version}/crate`: the `.crate` in any state, for
+/// reviewers reading the source before they decide (review scope).
+#[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}/crate", responses((status = 200, content_type = "application/gzip"), (status = 401), (status = 403), (status = 404)))]
+pub(crate) async fn submission_crate(
+    State(app): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    require(&app, &headers, Scope::Review).await?;
+    let (krate, row) = version_row(&app, &name, &version).await?;
+    let checksum: String = row.get("checksum");
+    let digest = Digest::from_hex(&checksum).map_err(ApiError::internal)?;
+    let bytes = app.blobs.get(&digest).await?.ok_or_else(|| {
+        ApiError::internal(format!(
+            "blob {digest} of {}@{version} is missing",
+            krate.name
+        ))
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/gzip"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
 /// `GET /api/kiln/v1/submissions/{name}/{version}`.
 #[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}", responses((status = 200, body = SubmissionDetail), (status = 404)))]
 pub(crate) async fn show_submission(

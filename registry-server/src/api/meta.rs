@@ -62,6 +62,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
     paths(
         super::kiln::list_submissions,
         super::kiln::show_submission,
+        super::kiln::submission_crate,
         super::kiln::approve,
         super::kiln::reject,
         super::kiln::artifact,

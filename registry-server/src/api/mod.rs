@@ -116,6 +116,10 @@ pub fn router(app: AppState) -> Router {
             get(kiln::show_submission),
         )
         .route(
+            "/api/kiln/v1/submissions/{name}/{version}/crate",
+            get(kiln::submission_crate),
+        )
+        .route(
             "/api/kiln/v1/submissions/{name}/{version}/approve",
             post(kiln::approve),
         )

@@ -1,0 +1,261 @@
+//! The admin's command line against a real server: `kiln review list|show|diff|approve|reject|
+//! export-vet`, `kiln token`, `kiln revoke`, plain tables when piped, `--help` pinned by
+//! snapshots, and bad input (a wrong URL, a server that is down, an expired token, approving
+//! what is not built, revoking twice, a diff with nothing to diff against) answered with one
+//! clear line and exit code 1, never a stack trace.
+
+use std::process::{Command, Output};
+
+use kiln_tests::cargo::{CargoWorld, stderr};
+use kiln_tests::kiln_binary;
+use kiln_tests::server::KilnServer;
+
+/// `kiln ARGS` against `server` with `token`, in an environment with no kiln settings.
+fn kiln(server_url: &str, token: &str, args: &[&str]) -> Output {
+    let config = tempfile::tempdir().unwrap();
+    Command::new(kiln_binary())
+        .args(args)
+        .env_remove("KILN_EXECUTOR")
+        .env_remove("KILN_POLICY")
+        .env_remove("KILN_REGISTRY_TOKEN")
+        .env_remove("KILN_DATABASE_URL")
+        .env_remove("KILN_ADVISORY_SOURCE")
+        .env_remove("KILN_ADVISORY_DB")
+        .env("KILN_CONFIG", config.path().join("none.toml"))
+        .env("KILN_REGISTRY", server_url)
+        .env("KILN_TOKEN", token)
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a refusal: exit code 1 and one `kiln: …` line on stderr containing `needle`.
+fn refused(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}{}", stdout(out));
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one line, not a trace: {err}"
+    );
+    assert!(
+        err.starts_with("kiln: ") && err.contains(needle),
+        "expected `{needle}` in: {err}"
+    );
+}
+
+#[test]
+fn admins_review_revoke_and_manage_tokens_from_the_command_line() {
+    let server = KilnServer::start();
+    let author = server.token("ada", &["publish"]);
+    let worker = server.token("builders", &["worker"]);
+    let admin = server.admin_token.clone();
+    let world = CargoWorld::new(&server);
+
+    let first = world.library("gauge", "1.0.0", "", "pub fn level() -> u8 { 1 }\n");
+    assert!(world.publish(&first, Some(&author)).status.success());
+    server.pass_audit_and_build(&worker, "gauge", "1.0.0");
+    let out = kiln(&server.url, &admin, &["review", "approve", "gauge@1.0.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("approved gauge@1.0.0 (safe-to-run)"));
+
+    // A dependency for the next version, approved too.
+    let dep = world.library("needle-dep", "0.1.0", "", "pub fn x() {}\n");
+    assert!(world.publish(&dep, Some(&author)).status.success());
+    server.pass_audit_and_build(&worker, "needle-dep", "0.1.0");
+    assert!(
+        kiln(
+            &server.url,
+            &admin,
+            &["review", "approve", "needle-dep@0.1.0"]
+        )
+        .status
+        .success()
+    );
+
+    // The next version adds a build script, a dependency and `unsafe`.
+    let second = world.library(
+        "gauge",
+        "1.1.0",
+        "needle-dep = { version = \"0.1.0\", registry = \"kiln\" }",
+        "pub fn level() -> u8 { unsafe { core::hint::unreachable_unchecked() } }\n",
+    );
+    std::fs::write(second.join("build.rs"), "fn main() {}\n").unwrap();
+    let out = world.publish(&second, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Approving what is not built yet.
+    refused(
+        &kiln(&server.url, &admin, &["review", "approve", "gauge@1.1.0"]),
+        "only built versions can be approved",
+    );
+
+    // The list, piped: a plain table.
+    let out = kiln(&server.url, &admin, &["review", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(!table.contains('\x1b'), "no colour when piped: {table:?}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("CRATE"), "{table}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("gauge") && l.contains("1.1.0") && l.contains("submitted")),
+        "{table}"
+    );
+    let out = kiln(
+        &server.url,
+        &admin,
+        &["review", "list", "--state", "approved", "--json"],
+    );
+    let approved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(approved.as_array().unwrap().len(), 2, "{approved}");
+
+    // Show and diff.
+    let out = kiln(&server.url, &admin, &["review", "show", "gauge@1.1.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("gauge@1.1.0") && shown.contains("needle-dep"),
+        "{shown}"
+    );
+    let out = kiln(&server.url, &admin, &["review", "diff", "gauge@1.1.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(diff.contains("gauge: 1.0.0 -> 1.1.0"), "{diff}");
+    assert!(diff.contains("! new dependency: needle-dep"), "{diff}");
+    assert!(diff.contains("! build.rs changed"), "{diff}");
+    assert!(
+        diff.contains("src/lib.rs: 1 added lines with `unsafe`"),
+        "{diff}"
+    );
+    assert!(diff.contains("+pub fn level() -> u8 { unsafe"), "{diff}");
+    refused(
+        &kiln(&server.url, &admin, &["review", "diff", "gauge@1.0.0"]),
+        "no approved version before 1.0.0",
+    );
+
+    // Reject, then cargo-vet export of what is approved.
+    let out = kiln(
+        &server.url,
+        &admin,
+        &[
+            "review",
+            "reject",
+            "gauge@1.1.0",
+            "--reason",
+            "unsound level()",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kiln(&server.url, &admin, &["review", "export-vet"]);
+    let audits = stdout(&out);
+    let parsed: toml::Table = toml::from_str(&audits).unwrap();
+    let gauge = &parsed["audits"]["gauge"].as_array().unwrap()[0];
+    assert_eq!(gauge["version"].as_str(), Some("1.0.0"), "{audits}");
+    assert_eq!(gauge["criteria"].as_str(), Some("safe-to-run"), "{audits}");
+    assert!(parsed["audits"].get("needle-dep").is_some(), "{audits}");
+
+    // Tokens: a run-only token, listed; an expired one is refused with a clear line.
+    let out = kiln(
+        &server.url,
+        &admin,
+        &["token", "create", "--login", "dana", "--scope", "run"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).trim().starts_with("kiln_"), "{}", stdout(&out));
+    let out = kiln(&server.url, &admin, &["token", "list"]);
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.contains("dana") && l.contains("run")),
+        "{}",
+        stdout(&out)
+    );
+    let out = kiln(
+        &server.url,
+        &admin,
+        &[
+            "token",
+            "create",
+            "--login",
+            "old",
+            "--scope",
+            "review",
+            "--expires-at",
+            "1000",
+        ],
+    );
+    let expired = stdout(&out).trim().to_owned();
+    refused(&kiln(&server.url, &expired, &["review", "list"]), "expired");
+
+    // Revoking, twice.
+    let out = kiln(
+        &server.url,
+        &admin,
+        &["revoke", "gauge@1.0.0", "--reason", "incident 3"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("revoked gauge@1.0.0"));
+    refused(
+        &kiln(
+            &server.url,
+            &admin,
+            &["revoke", "gauge@1.0.0", "--reason", "again"],
+        ),
+        "already revoked",
+    );
+
+    // A wrong URL, then the server down.
+    refused(
+        &kiln("http://127.0.0.1:9/", &admin, &["review", "list"]),
+        "cannot reach the kiln server at http://127.0.0.1:9",
+    );
+    let url = server.url.clone();
+    server.stop();
+    refused(
+        &kiln(&url, &admin, &["review", "list"]),
+        "cannot reach the kiln server",
+    );
+}
+
+#[test]
+fn help_texts_are_pinned() {
+    for args in [
+        vec!["--help"],
+        vec!["review", "--help"],
+        vec!["run", "--help"],
+        vec!["executor", "--help"],
+    ] {
+        let out = kiln("http://unused.invalid", "unused", &args);
+        assert!(out.status.success());
+        let name = format!(
+            "help-{}",
+            args.join("-").trim_start_matches("--").replace("--", "")
+        );
+        insta::assert_snapshot!(name, stdout(&out));
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = kiln("http://unused.invalid", "unused", &["completions", shell]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("review"), "{shell}");
+    }
+    refused_usage(&kiln(
+        "http://unused.invalid",
+        "unused",
+        &["completions", "cmd.exe"],
+    ));
+}
+
+/// A command line clap refuses: exit code 2.
+fn refused_usage(out: &Output) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+}
