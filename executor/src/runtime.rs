@@ -32,7 +32,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub const MAX_STDIO_BYTES: usize = 64 * 1024;
 /// How much of each pooled memory and table stays resident between calls (zeroed, not
 /// decommitted).
-pub const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+pub const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 /// The largest linear memory any cell may have (the pool reserves this per slot).
 pub const MAX_MEMORY_BYTES: u64 = 1 << 30;
 
@@ -253,9 +253,12 @@ impl Runtime {
             .max_tables_per_module(4)
             // Reset the first pages of a slot with memset instead of returning them to the
             // kernel: small calls then neither fault pages in nor flush TLBs on teardown. The
-            // memory is zeroed either way.
+            // memory is zeroed either way. Where Linux has PAGEMAP_SCAN (6.7+), only the pages
+            // a call dirtied are reset, so a Rust kernel (a 1 MiB stack below its data) does
+            // not pay for a megabyte of memset per call.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES);
+            .table_keep_resident(KEEP_RESIDENT_BYTES)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker: Linker<CellState> = Linker::new(&engine);

@@ -119,6 +119,9 @@ pub struct Preflight {
     execution: ExecutionPolicy,
     wasm: WasmPolicy,
     verified: RwLock<HashMap<Digest, Arc<Result<Verified, String>>>>,
+    /// The byproduct digests a verified provenance names, by bundle digest (read once, not on
+    /// every decision).
+    byproducts: RwLock<HashMap<Digest, Arc<Vec<Digest>>>>,
 }
 
 /// The cache holds at most this many verification results; past it, it starts over.
@@ -132,6 +135,7 @@ impl Preflight {
             execution,
             wasm,
             verified: RwLock::new(HashMap::new()),
+            byproducts: RwLock::new(HashMap::new()),
         }
     }
 
@@ -165,6 +169,36 @@ impl Preflight {
         }
         cache.insert(attestation.digest, result.clone());
         result
+    }
+
+    /// The byproduct digests named by the provenance in bundle `digest` (already verified).
+    fn byproducts(&self, digest: Digest, verified: &Verified) -> Arc<Vec<Digest>> {
+        if let Some(hit) = self
+            .byproducts
+            .read()
+            .expect("preflight cache lock")
+            .get(&digest)
+        {
+            return hit.clone();
+        }
+        let named: Vec<Digest> = verified
+            .statement
+            .predicate_as::<Provenance>()
+            .map(|p| {
+                p.run_details
+                    .byproducts
+                    .iter()
+                    .filter_map(|b| b.sha256())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let named = Arc::new(named);
+        let mut cache = self.byproducts.write().expect("preflight cache lock");
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(digest, named.clone());
+        named
     }
 
     /// Decides whether `input.cell` may run `input.manifest`'s artifact.
@@ -220,7 +254,8 @@ impl Preflight {
         }
 
         // Statements: each required kind, by a trusted key of its role, about this artifact.
-        let mut found: BTreeMap<StatementKind, Arc<Result<Verified, String>>> = BTreeMap::new();
+        let mut found: BTreeMap<StatementKind, (Digest, Arc<Result<Verified, String>>)> =
+            BTreeMap::new();
         let mut failures = Vec::new();
         for attestation in input.attestations {
             let result = self.verified(attestation);
@@ -231,7 +266,9 @@ impl Preflight {
                         _ => m.wasm,
                     };
                     if verified.statement.has_subject(&subject) {
-                        found.entry(verified.kind).or_insert(result.clone());
+                        found
+                            .entry(verified.kind)
+                            .or_insert((attestation.digest, result.clone()));
                     }
                 }
                 Err(message) => failures.push(message.clone()),
@@ -250,22 +287,16 @@ impl Preflight {
                 deny("missing-statement", message);
             }
         }
-        if let Some(Ok(verified)) = found.get(&StatementKind::Provenance).map(|r| &**r) {
-            let names_manifest = verified
-                .statement
-                .predicate_as::<Provenance>()
-                .is_ok_and(|p| {
-                    p.run_details
-                        .byproducts
-                        .iter()
-                        .any(|b| b.sha256() == Some(input.manifest_digest))
-                });
-            if !names_manifest {
-                deny(
-                    "manifest-unsigned",
-                    format!("{what}: the provenance does not name this manifest"),
-                );
-            }
+        if let Some((digest, result)) = found.get(&StatementKind::Provenance)
+            && let Ok(verified) = &**result
+            && !self
+                .byproducts(*digest, verified)
+                .contains(&input.manifest_digest)
+        {
+            deny(
+                "manifest-unsigned",
+                format!("{what}: the provenance does not name this manifest"),
+            );
         }
 
         // The entry point.

@@ -511,6 +511,103 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     assert_eq!(second["outputs"], first["outputs"]);
     assert_eq!(Digest::of(&std::fs::read(&cached).unwrap()), bad_cwasm);
 
+    // Backpressure and a graceful stop: one slot, no queue. A second notebook while the first
+    // runs is answered 503 with Retry-After; SIGTERM lets the first finish.
+    let narrow = Executor::start(
+        &server,
+        &server.data_dir().join("trust.toml"),
+        &fixtures.path().join("narrow"),
+        &["--executor-slots", "1", "--executor-queue", "0"],
+    );
+    let slow = notebook(
+        &kernels,
+        json!([limited(
+            "slow",
+            "spin",
+            json!({"fuel": 10_000_000_000u64, "memory_bytes": 16 << 20, "wall_ms": 1500, "output_bytes": 65536})
+        )]),
+    );
+    let narrow_api = Api::new(&narrow.url);
+    let first = std::thread::scope(|scope| {
+        let first = scope.spawn(|| narrow_api.run(&runner, &slow));
+        std::thread::sleep(Duration::from_millis(500));
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/runs", narrow.url))
+            .header("Authorization", &runner)
+            .body(serde_json::to_vec(&chained).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let _ = Command::new("kill")
+            .args(["-TERM", &narrow.child.id().to_string()])
+            .status();
+        first.join().unwrap()
+    });
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first.1["record"]["cells"][0]["error"]["code"], "deadline");
+    let mut narrow = narrow;
+    assert!(narrow.child.wait().unwrap().success());
+
+    // The same through the command line, as the quick start does it: run, replay.
+    let scratch = tempfile::tempdir().unwrap();
+    let chained_path = scratch.path().join("chained.json");
+    std::fs::write(&chained_path, serde_json::to_vec(&chained).unwrap()).unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(kiln_binary())
+            .args(args)
+            .env("KILN_CONFIG", scratch.path().join("no-config.toml"))
+            .env_remove("KILN_EXECUTOR")
+            .output()
+            .unwrap()
+    };
+    let chained_arg = chained_path.to_str().unwrap();
+    let out = cli(&[
+        "run",
+        chained_arg,
+        "--executor",
+        &server.url,
+        "--token",
+        &runner,
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.lines().next().unwrap().starts_with("CELL"), "{table}");
+    assert!(
+        table.contains("stats") && table.contains("{\"rows\":2"),
+        "{table}"
+    );
+    let run_id = table
+        .lines()
+        .find_map(|l| l.strip_prefix("run "))
+        .expect("the run id")
+        .to_owned();
+    let out = cli(&[
+        "replay",
+        &run_id,
+        "--executor",
+        &server.url,
+        "--token",
+        &runner,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("matches")
+            .count(),
+        2
+    );
+
     // Revoked: the server's own executor refuses at once.
     let (status, body) = server.post_json(
         "/api/kiln/v1/revocations",
@@ -525,6 +622,35 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         "{answer}"
     );
     assert!(answer.to_string().contains("incident 9"), "{answer}");
+    let out = cli(&[
+        "run",
+        chained_arg,
+        "--executor",
+        &server.url,
+        "--token",
+        &runner,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let blocked = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(blocked.contains("is blocked; nothing ran"), "{blocked}");
+    assert!(
+        blocked.contains("[revoked]") && blocked.contains("incident 9"),
+        "{blocked}"
+    );
+    let out = cli(&[
+        "events",
+        "--verify",
+        "--registry",
+        &server.url,
+        "--token",
+        &server.admin_token,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("event log verified"));
     // …and keeps serving notebooks that do not use it.
     let csv_only = notebook(
         &json!({"csv": kernels["csv"].clone()}),
