@@ -53,6 +53,11 @@ pub struct TrustedKey {
     pub roles: BTreeSet<Role>,
     /// The key.
     pub key: PublicKey,
+    /// When the key was retired (`YYYY-MM-DD`), if it was: kiln no longer signs with it, and
+    /// it stays trusted for what it signed before (a bundle carries no trusted time, so a
+    /// retired key cannot be told from a current one by date; remove it, and revoke what it
+    /// signed, if it was compromised).
+    pub retired: Option<String>,
 }
 
 impl TrustedKey {
@@ -142,6 +147,8 @@ struct RawKey {
     pem: Option<String>,
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    retired: Option<String>,
 }
 
 /// The keys a verifier trusts, found by key id. Verification looks keys up here and nowhere else.
@@ -177,6 +184,7 @@ impl Keyring {
                 name: name.into(),
                 roles,
                 key,
+                retired: None,
             },
         );
         Ok(())
@@ -249,9 +257,13 @@ impl Keyring {
                     actual: key.id().clone(),
                 }));
             }
+            let id = key.id().as_str().to_owned();
             keyring
                 .add(entry.name.clone(), key, entry.roles.iter().copied())
                 .map_err(key_error)?;
+            if let Some(trusted) = keyring.keys.get_mut(&id) {
+                trusted.retired = entry.retired.clone();
+            }
         }
         Ok(keyring)
     }

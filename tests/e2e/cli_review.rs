@@ -259,3 +259,57 @@ fn completions_are_printed_for_each_shell() {
 fn refused_usage(out: &Output) {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
 }
+
+#[test]
+fn a_server_key_rotates_and_the_old_one_stays_trusted_as_retired() {
+    let data = tempfile::tempdir().unwrap();
+    let before = kiln_registry::keys::load_or_create(data.path()).unwrap();
+    let old_id = before.reviewer.id().to_string();
+    let out = Command::new(kiln_binary())
+        .args(["keys", "rotate", "--role", "reviewer", "--data"])
+        .arg(data.path())
+        .env("KILN_KEY_PASSWORD", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&old_id), "{}", stdout(&out));
+
+    // The server loads the new key from its next start; the other roles are untouched.
+    let after = kiln_registry::keys::load_or_create(data.path()).unwrap();
+    let new_id = after.reviewer.id().to_string();
+    assert_ne!(old_id, new_id);
+    assert_eq!(
+        after.builder.id().to_string(),
+        before.builder.id().to_string()
+    );
+
+    // Both are trusted for the role; the old one carries its retirement date.
+    let keyring = kiln_policy::Keyring::load(&data.path().join("trust.toml")).unwrap();
+    assert_eq!(keyring.len(), 4);
+    let old = keyring.get(&old_id).unwrap();
+    let new = keyring.get(&new_id).unwrap();
+    assert!(old.has_role(kiln_policy::Role::Reviewer) && new.has_role(kiln_policy::Role::Reviewer));
+    let date = old.retired.clone().expect("a retirement date");
+    assert!(new.retired.is_none());
+    let out = Command::new(kiln_binary())
+        .args(["keys", "list", "--trust"])
+        .arg(data.path().join("trust.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.contains(&old_id) && l.ends_with(&date)),
+        "{}",
+        stdout(&out)
+    );
+    // A data directory that is not a server's: one clear line.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(kiln_binary())
+        .args(["keys", "rotate", "--role", "builder", "--data"])
+        .arg(empty.path())
+        .env("KILN_KEY_PASSWORD", "")
+        .output()
+        .unwrap();
+    refused(&out, "is DATA a kiln server's?");
+}

@@ -524,13 +524,13 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         json!([limited(
             "slow",
             "spin",
-            json!({"fuel": 10_000_000_000u64, "memory_bytes": 16 << 20, "wall_ms": 1500, "output_bytes": 65536})
+            json!({"fuel": 10_000_000_000u64, "memory_bytes": 16 << 20, "wall_ms": 800, "output_bytes": 65536})
         )]),
     );
     let narrow_api = Api::new(&narrow.url);
     let first = std::thread::scope(|scope| {
         let first = scope.spawn(|| narrow_api.run(&runner, &slow));
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(300));
         let response = reqwest::blocking::Client::new()
             .post(format!("{}/v1/runs", narrow.url))
             .header("Authorization", &runner)
