@@ -521,10 +521,12 @@ impl Executor {
             (Some(bytes), Some(digest)) if precompiled => VerifiedBytes::new(bytes, &digest),
             _ => None,
         };
-        let kernel = match verified_cwasm {
+        // Loading (and compiling, when the `.cwasm` does not fit this engine) takes
+        // milliseconds: off the async workers, so that other requests go on being served.
+        let kernel = tokio::task::block_in_place(|| match verified_cwasm {
             Some(verified) => self.runtime.load_cwasm(&verified),
             None => self.runtime.load_wasm(&artifacts.wasm),
-        }
+        })
         .map_err(|err| {
             ExecutorError::Runtime(format!(
                 "loading {}@{}: {err:#}",
