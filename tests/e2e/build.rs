@@ -20,19 +20,7 @@ fn advisory_db(dir: &Path) {
 #[test]
 fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     let fixtures = tempfile::tempdir().unwrap();
-    advisory_db(&fixtures.path().join("db"));
-    let policy = fixtures.path().join("policy.toml");
-    std::fs::write(&policy, "[advisories]\nmax_db_age_days = 100000\n").unwrap();
-    let server = KilnServer::start_with(ServerOptions {
-        workers: true,
-        args: vec![
-            "--advisory-source".into(),
-            fixtures.path().join("db").display().to_string(),
-            "--policy".into(),
-            policy.display().to_string(),
-        ],
-        ..ServerOptions::default()
-    });
+    let server = KilnServer::start_with(ServerOptions::building(fixtures.path(), &[]));
     let author = server.token("ada", &["publish"]);
     let reviewer = server.token("rita", &["review"]);
     let world = CargoWorld::new(&server);

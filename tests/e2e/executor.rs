@@ -167,26 +167,10 @@ impl Drop for Executor {
 #[test]
 fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let fixtures = tempfile::tempdir().unwrap();
-    kiln_tests::advisories::write(
-        &fixtures.path().join("db"),
-        "RUSTSEC-2099-0001",
-        "someone-else",
-        ">= 1.0.0",
-    );
-    let policy = fixtures.path().join("policy.toml");
-    std::fs::write(&policy, "[advisories]\nmax_db_age_days = 100000\n").unwrap();
-    let server = KilnServer::start_with(ServerOptions {
-        workers: true,
-        args: vec![
-            "--advisory-source".into(),
-            fixtures.path().join("db").display().to_string(),
-            "--policy".into(),
-            policy.display().to_string(),
-            "--max-notebook-bytes".into(),
-            "65536".into(),
-        ],
-        ..ServerOptions::default()
-    });
+    let server = KilnServer::start_with(ServerOptions::building(
+        fixtures.path(),
+        &["--max-notebook-bytes", "65536"],
+    ));
     let author = server.token("ada", &["publish"]);
     let reviewer = server.token("rita", &["review"]);
     let runner = server.token("dana", &["run"]);

@@ -41,6 +41,30 @@ pub struct ServerOptions {
     pub workers: bool,
 }
 
+impl ServerOptions {
+    /// A server that audits and builds: the in-process workers, an advisory database with one
+    /// fixture advisory (about another crate) written under `fixtures`, and a policy there that
+    /// accepts the fixture database's age; `args` are more `kiln serve` arguments.
+    pub fn building(fixtures: &Path, args: &[&str]) -> Self {
+        let db = fixtures.join("db");
+        crate::advisories::write(&db, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+        let policy = fixtures.join("policy.toml");
+        std::fs::write(&policy, "[advisories]\nmax_db_age_days = 100000\n").unwrap();
+        let mut all = vec![
+            "--advisory-source".to_owned(),
+            db.display().to_string(),
+            "--policy".to_owned(),
+            policy.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        Self {
+            workers: true,
+            args: all,
+            ..Self::default()
+        }
+    }
+}
+
 impl KilnServer {
     /// Starts `kiln serve` with SQLite in a new data directory.
     pub fn start() -> Self {
