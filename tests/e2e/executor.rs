@@ -529,7 +529,9 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         first.join().unwrap()
     });
     assert_eq!(first.0, 200, "{}", first.1);
-    assert_eq!(first.1["record"]["cells"][0]["error"]["code"], "deadline");
+    // It ran to its end, whichever limit came first on this machine: the wall clock or fuel.
+    let ended = &first.1["record"]["cells"][0]["error"]["code"];
+    assert!(ended == "deadline" || ended == "out-of-fuel", "{}", first.1);
     let mut narrow = narrow;
     assert!(narrow.child.wait().unwrap().success());
 
