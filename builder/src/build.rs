@@ -822,7 +822,7 @@ fn provenance(
             }),
             internal_parameters: Some(serde_json::json!({
                 "isolation": settings.isolation.as_str(),
-                "limits": {"wall_secs": settings.limits.wall.as_secs(), "cpu_secs": settings.limits.cpu_secs, "address_space": settings.limits.address_space},
+                "limits": {"wall_secs": settings.limits.wall.as_secs(), "cpu_secs": settings.limits.cpu_secs, "address_space": settings.limits.address_space, "processes": settings.limits.processes},
             })),
             resolved_dependencies: resolved,
         },

@@ -46,6 +46,11 @@ impl BuildSettings {
         } else {
             Isolation::detect()?
         };
+        if isolation == Isolation::Bubblewrap && !crate::pids::PidsCgroup::available() {
+            tracing::warn!(
+                "no writable pids cgroup: a build's processes are capped only by RLIMIT_NPROC, which binds a builder that does not run as root"
+            );
+        }
         let toolchain = Toolchain::detect().map_err(|err| err.to_string())?;
         toolchain
             .check_pin(policy.build.toolchain.as_deref())

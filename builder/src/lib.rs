@@ -6,13 +6,18 @@
 //! - [`audit`]: the audit job: `cargo metadata` against the registry's own index, every check of
 //!   the policy, a signed audit statement.
 //!
-//! Hermetic builds (sandboxed offline `cargo build` to `wasm32-wasip1`, AOT precompilation and
-//! signed provenance) come next, in the same shape.
+//! - [`build`]: hermetic builds: vendored sources, `cargo build --offline --locked` to
+//!   `wasm32-wasip1` in the [`sandbox`], the wasm checks, AOT precompilation and signed SLSA
+//!   provenance; [`build_job`] runs it for the queue.
+//! - [`sandbox`]: bubblewrap with fixed paths, a cleared environment and resource limits;
+//!   [`pids`] caps a build's processes.
+//! - [`worker`]: the claim, heartbeat and report loop both jobs share.
 
 pub mod audit;
 pub mod build;
 pub mod build_job;
 pub mod client;
+pub mod pids;
 pub mod sandbox;
 pub mod unpack;
 pub mod worker;

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pids::PidsCgroup;
+
 /// Where things are inside the sandbox.
 pub mod paths {
     /// The sources (the crate and its path dependencies), read-only.
@@ -34,6 +36,9 @@ pub struct Limits {
     pub cpu_secs: u64,
     /// Address space per process, in bytes.
     pub address_space: u64,
+    /// Processes and threads at once (a pids cgroup where the builder can make one, and
+    /// `RLIMIT_NPROC` inside the sandbox's user namespace).
+    pub processes: u64,
     /// The most build-log bytes kept (the rest is cut, with a note).
     pub log_bytes: usize,
 }
@@ -44,6 +49,7 @@ impl Default for Limits {
             wall: Duration::from_secs(900),
             cpu_secs: 900,
             address_space: 16 << 30,
+            processes: 1024,
             log_bytes: 1 << 20,
         }
     }
@@ -119,7 +125,8 @@ pub struct Outcome {
 }
 
 /// Runs `args` (a program inside the sandbox and its arguments) in `workdir` (a sandbox path)
-/// with `env` as the whole environment.
+/// with `env` as the whole environment. Under bubblewrap the run gets a pids cgroup of its own
+/// where the machine allows one, and is stopped as soon as it reaches its process limit.
 pub fn run(
     isolation: Isolation,
     mounts: &Mounts,
@@ -128,9 +135,24 @@ pub fn run(
     args: &[String],
     limits: Limits,
 ) -> std::io::Result<Outcome> {
+    let cgroup = match isolation {
+        Isolation::Bubblewrap => PidsCgroup::create(limits.processes),
+        Isolation::Insecure => None,
+    };
     let mut command = match isolation {
         Isolation::Bubblewrap => {
-            let mut c = Command::new("bwrap");
+            let mut c = match &cgroup {
+                // The shell joins the cgroup, then becomes bubblewrap: everything the build
+                // starts is born inside it.
+                Some(cgroup) => {
+                    let mut c = Command::new("/bin/sh");
+                    c.args(["-c", "echo $$ > \"$0\" || { echo \"kiln: cannot join the build's pids cgroup $0\" >&2; exit 125; }; exec \"$@\""])
+                        .arg(cgroup.procs_file())
+                        .arg("bwrap");
+                    c
+                }
+                None => Command::new("bwrap"),
+            };
             let ro = |c: &mut Command, host: &Path, inside: &str| {
                 c.arg("--ro-bind").arg(host).arg(inside);
             };
@@ -164,6 +186,7 @@ pub fn run(
                 "/usr/bin/prlimit",
                 &format!("--cpu={}", limits.cpu_secs),
                 &format!("--as={}", limits.address_space),
+                &format!("--nproc={}", limits.processes),
                 "--core=0",
                 "--",
             ]);
@@ -242,6 +265,20 @@ pub fn run(
                 limits.wall.as_secs()
             ));
             kill_group(&mut child);
+            if let Some(cgroup) = &cgroup {
+                cgroup.kill_all();
+            }
+            break None;
+        }
+        if let Some(cgroup) = &cgroup
+            && cgroup.hit_limit()
+        {
+            stopped = Some(format!(
+                "the build tried to run more than {} processes at once (a fork bomb?) and was stopped",
+                cgroup.limit()
+            ));
+            kill_group(&mut child);
+            cgroup.kill_all();
             break None;
         }
         std::thread::sleep(Duration::from_millis(50));

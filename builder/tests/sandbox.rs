@@ -115,3 +115,62 @@ fn a_build_script_that_burns_cpu_is_killed_by_its_cpu_limit() {
     assert!(matches!(err, BuildError::Submission(_)), "{err}");
     assert!(err.to_string().contains("signal"), "{err}");
 }
+
+#[test]
+fn a_build_script_that_forks_forever_is_stopped_at_its_process_limit() {
+    let root = tempfile::tempdir().unwrap();
+    // Bounded far below the host's pid_max, so that even a broken cap could not take the
+    // machine down; each child sleeps with a marker argument this test looks for afterwards.
+    let marker = format!("61.{}", std::process::id());
+    let build_rs = format!(
+        r#"fn main() {{
+    let mut children = Vec::new();
+    for _ in 0..5000 {{
+        match std::process::Command::new("sleep").arg("{marker}").spawn() {{
+            Ok(child) => children.push(child),
+            Err(err) => {{
+                println!("cargo:warning=spawned {{}} before: {{err}}", children.len());
+                std::process::exit(1);
+            }}
+        }}
+    }}
+    loop {{ std::thread::sleep(std::time::Duration::from_secs(1)); }}
+}}
+"#
+    );
+    let dir = hostile_crate(root.path(), "forker", &build_rs);
+    let limits = Limits {
+        processes: 128,
+        wall: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let started = std::time::Instant::now();
+    let err = compile(&dir, limits).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, BuildError::Submission(_)), "{message}");
+    if kiln_builder::pids::PidsCgroup::available() {
+        assert!(
+            message.contains("more than 128 processes at once"),
+            "{message}"
+        );
+    } else {
+        // Without a writable pids hierarchy, RLIMIT_NPROC in the sandbox's user namespace
+        // refuses the fork instead (this branch is for unprivileged builders).
+        assert!(message.contains("spawned"), "{message}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "stopped by the cap, not by the wall clock: {message}"
+    );
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&marker))
+        .collect();
+    assert!(survivors.is_empty(), "left running: {survivors:?}");
+
+    // The builder goes on: a plain crate builds next.
+    let dir = hostile_crate(root.path(), "after-forker", "fn main() {}\n");
+    compile(&dir, Limits::default()).unwrap();
+}
