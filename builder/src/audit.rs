@@ -4,14 +4,18 @@
 //! sign the report into an audit statement with the builder key, and report the verdict.
 //!
 //! `cargo metadata` reads manifests and downloads `.crate` files; it runs no build scripts and
-//! no proc-macros, so it needs no sandbox (the build does).
+//! no proc-macros, so it needs no sandbox (the build does). It runs only when the packaged
+//! `Cargo.toml` declares nothing but this registry's crates: a git, path, patched or foreign
+//! dependency is denied from the manifest alone, before anything is fetched.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kiln_policy::audit::{AuditInput, AuditReport, AuditSubject, Auditor};
+use kiln_policy::audit::{
+    AuditInput, AuditReport, AuditSubject, Auditor, LockedPackage, lockfile_of,
+};
 use kiln_policy::checks::advisories::{AdvisoryDb, parse_lockfile};
-use kiln_policy::checks::crates;
+use kiln_policy::checks::{crates, sources};
 use kiln_policy::policy_file::Policy;
 use kiln_policy::{SigningKey, sign_statement};
 
@@ -147,13 +151,34 @@ fn audit_crate(
         &work.path().join("src"),
     )
     .map_err(|err| JobError::terminal(err.to_string()))?;
-    let home = work.path().join("cargo-home");
-    write_cargo_config(&home, index).map_err(|err| JobError::retry(err.to_string()))?;
-    let metadata = metadata(&root, &home)?;
-    let lock_text = std::fs::read_to_string(root.join("Cargo.lock"))
-        .map_err(|err| JobError::retry(format!("no Cargo.lock after resolution: {err}")))?;
-    let lockfile = parse_lockfile(&lock_text).map_err(|err| JobError::terminal(err.to_string()))?;
-    let crate_infos = crates::from_metadata(&metadata, &crates::checksums(&lockfile));
+    let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+        .map_err(|err| JobError::terminal(format!("reading Cargo.toml: {err}")))?
+        .parse()
+        .map_err(|err| JobError::terminal(format!("Cargo.toml: {err}")))?;
+    // Resolving a git, path, patched or foreign dependency would make this worker fetch or read
+    // what the author chose; such a manifest is denied from what it declares, unresolved.
+    let unresolvable =
+        !sources::check_manifest(&manifest, index, &settings.policy.allow_registries).is_empty();
+    let (lockfile, crate_infos) = if unresolvable {
+        let lockfile = lockfile_of(&[LockedPackage {
+            name: subject.name.clone(),
+            version: subject.version.clone(),
+            source: None,
+            checksum: None,
+        }])
+        .map_err(|err| JobError::terminal(err.to_string()))?;
+        (lockfile, None)
+    } else {
+        let home = work.path().join("cargo-home");
+        write_cargo_config(&home, index).map_err(|err| JobError::retry(err.to_string()))?;
+        let metadata = metadata(&root, &home)?;
+        let lock_text = std::fs::read_to_string(root.join("Cargo.lock"))
+            .map_err(|err| JobError::retry(format!("no Cargo.lock after resolution: {err}")))?;
+        let lockfile =
+            parse_lockfile(&lock_text).map_err(|err| JobError::terminal(err.to_string()))?;
+        let crate_infos = crates::from_metadata(&metadata, &crates::checksums(&lockfile));
+        (lockfile, Some(crate_infos))
+    };
     let db =
         AdvisoryDb::open(&settings.advisory_db).map_err(|err| JobError::retry(err.to_string()))?;
     let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -164,10 +189,11 @@ fn audit_crate(
     .audit(&AuditInput {
         subject: Some(subject),
         lockfile: &lockfile,
-        crates: Some(&crate_infos),
+        crates: crate_infos.as_deref(),
         registry_index: Some(index),
         approved_names: approved,
         today: &today[..10],
+        manifest: Some(&manifest),
     })
     .map_err(|err| JobError::terminal(err.to_string()))
 }

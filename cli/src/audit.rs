@@ -74,6 +74,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         registry_index: args.registry_index.as_deref(),
         approved_names: &[],
         today: &today,
+        manifest: None,
     })?;
     let verdict = report.verdict;
     if args.json {

@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
                     registry_index: None,
                     approved_names: &[],
                     today: "2026-11-23",
+                    manifest: None,
                 })
                 .unwrap()
         })

@@ -65,6 +65,10 @@ pub struct AuditInput<'a> {
     pub registry_index: Option<&'a str>,
     /// Names of the approved crates, for the typosquat check.
     pub approved_names: &'a [String],
+    /// The submission's own packaged `Cargo.toml`: with `registry_index`, the sources check
+    /// also reads what it declares ([`sources::check_manifest`]). Those findings cannot be
+    /// excepted: kiln builds only what it can vendor from this registry.
+    pub manifest: Option<&'a toml::Table>,
     /// Today (YYYY-MM-DD): for the database's staleness and exception expiry.
     pub today: &'a str,
 }
@@ -284,6 +288,13 @@ impl Auditor<'_> {
         }
         let findings = std::mem::take(&mut report.findings);
         let mut findings = exceptions::apply(findings, &policy.exceptions, input.today);
+        if let (Some(manifest), Some(index)) = (input.manifest, input.registry_index) {
+            findings.extend(sources::check_manifest(
+                manifest,
+                index,
+                &policy.allow_registries,
+            ));
+        }
         findings.sort_by(|a, b| {
             b.severity.cmp(&a.severity).then_with(|| {
                 (&a.code, &a.subject, &a.message).cmp(&(&b.code, &b.subject, &b.message))

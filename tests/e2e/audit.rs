@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kiln_policy::checks::advisories::AdvisoryDb;
 use kiln_policy::{Expectation, Keyring, StatementKind, Verifier};
 use kiln_tests::cargo::{CargoWorld, stderr};
+use kiln_tests::crate_file::{self, CrateFile, publish_body};
 use kiln_tests::kiln_binary;
 use kiln_tests::server::{KilnServer, ServerOptions};
 use serde_json::Value;
@@ -263,4 +264,152 @@ fn submissions_are_audited_and_a_database_sync_revokes_newly_affected_versions()
             .count,
         2
     );
+}
+
+/// Publishes a hand-made `.crate` (`Cargo.toml` as given, one source file) through the HTTP
+/// API, with the publish metadata Cargo would send for `deps`.
+fn publish_hand_made(
+    server: &KilnServer,
+    token: &str,
+    name: &str,
+    cargo_toml: &str,
+    deps: Value,
+) -> (u16, String) {
+    let version = "1.0.0";
+    let mut file = CrateFile::new();
+    file.file(
+        &format!("{name}-{version}/Cargo.toml"),
+        cargo_toml.as_bytes(),
+    );
+    file.file(&format!("{name}-{version}/src/lib.rs"), b"pub fn f() {}\n");
+    let mut meta = crate_file::metadata(name, version);
+    meta["deps"] = deps;
+    let response = server
+        .request(reqwest::Method::PUT, "/api/v1/crates/new", Some(token))
+        .body(publish_body(meta.to_string().as_bytes(), &file.gzip()))
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+#[test]
+fn hand_made_sources_are_denied_unfetched_and_an_unapproved_dependency_waits_for_approval() {
+    let fixtures = tempfile::tempdir().unwrap();
+    let server = KilnServer::start_with(ServerOptions::building(fixtures.path(), &[]));
+    let author = server.token("ada", &["publish"]);
+    let reviewer = server.token("rita", &["review"]);
+    let world = CargoWorld::new(&server);
+
+    // A manifest declaring a git repository and a foreign index on a loopback listener, and a
+    // host path: denied from what it declares; nothing is fetched and nothing is built.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hostile = format!(
+        "[package]\nname = \"sources-hostile\"\nversion = \"1.0.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\n\
+         [dependencies]\n\
+         payload = {{ git = \"http://127.0.0.1:{port}/payload.git\" }}\n\
+         host = {{ path = \"/etc\", version = \"1\" }}\n\
+         mirror = {{ version = \"1\", registry-index = \"sparse+http://127.0.0.1:{port}/index/\" }}\n"
+    );
+    let (status, body) = publish_hand_made(
+        &server,
+        &author,
+        "sources-hostile",
+        &hostile,
+        serde_json::json!([]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let detail = server.settled("sources-hostile", "1.0.0");
+    assert_eq!(detail["state"], "failed", "{detail}");
+    let report = &detail["reports"]["audit"];
+    assert_eq!(report["verdict"], "deny", "{report}");
+    let findings: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["subject"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("source-git", "payload"),
+        ("source-path", "host"),
+        ("source-registry", "mirror"),
+    ] {
+        assert!(
+            findings.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} in {findings:?}"
+        );
+    }
+    assert!(
+        report["findings"]
+            .to_string()
+            .contains(&format!("127.0.0.1:{port}/payload.git")),
+        "the git URL is named: {report}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the auditor connected to the declared git repository or index"
+    );
+    let kinds: Vec<&str> = detail["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["audit"],
+        "only the signed audit statement: {detail}"
+    );
+
+    // A dependency that is built but not approved: the dependent waits, saying for what, and
+    // the approval wakes it.
+    let base = world.library("wait-base", "1.0.0", "", "pub fn one() -> u32 { 1 }\n");
+    let out = world.publish(&base, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.settled("wait-base", "1.0.0")["state"], "built");
+    let index = server.index_url();
+    let dependent = format!(
+        "[package]\nname = \"wait-app\"\nversion = \"1.0.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\n\
+         [dependencies.wait-base]\nversion = \"^1.0.0\"\nregistry-index = \"{index}\"\n"
+    );
+    let deps = serde_json::json!([{
+        "name": "wait-base", "version_req": "^1.0.0", "features": [], "optional": false,
+        "default_features": true, "target": null, "kind": "normal", "registry": null,
+    }]);
+    let (status, body) = publish_hand_made(&server, &author, "wait-app", &dependent, deps);
+    assert_eq!(status, 200, "{body}");
+    let start = Instant::now();
+    let waiting = loop {
+        let detail = show(&server, "wait-app", "1.0.0");
+        assert_eq!(detail["state"], "submitted", "{detail}");
+        if let Some(reason) = detail["state_reason"].as_str() {
+            break reason.to_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no waiting reason: {detail}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        waiting.contains("needs wait-base ^1.0.0 approved first"),
+        "{waiting}"
+    );
+    let (status, body) = server.approve(&reviewer, "wait-base", "1.0.0");
+    assert_eq!(status, 200, "{body}");
+    let woken = Instant::now();
+    let detail = server.settled("wait-app", "1.0.0");
+    assert_eq!(detail["state"], "built", "{detail}");
+    assert!(
+        woken.elapsed() < Duration::from_secs(50),
+        "the approval woke the waiting job rather than its {} s retry",
+        60
+    );
+    assert!(detail["state_reason"].is_null(), "{detail}");
 }

@@ -19,12 +19,6 @@ pub fn check(
         .iter()
         .flat_map(|p| p.dependencies.iter().map(|d| d.name.as_str()))
         .collect();
-    let normalise = |url: &str| {
-        url.trim_start_matches("sparse+")
-            .trim_start_matches("registry+")
-            .trim_end_matches('/')
-            .to_owned()
-    };
     let ours = normalise(registry);
     let allowed: Vec<String> = allowed.iter().map(|u| normalise(u)).collect();
     let mut findings = Vec::new();
@@ -63,6 +57,118 @@ pub fn check(
     findings
 }
 
+/// An index URL without its protocol prefix and trailing slash, for comparison.
+fn normalise(url: &str) -> String {
+    url.trim_start_matches("sparse+")
+        .trim_start_matches("registry+")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The dependency tables of a manifest, by where they appear.
+const DEPENDENCY_TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+
+/// Checks what a submission's own packaged `Cargo.toml` declares, before anything resolves it:
+/// resolving a git dependency, a path, a patch or another registry's index would make the
+/// auditor fetch or read what the author chose. `cargo package` writes none of these (it drops
+/// `path` and `git` and spells a registry by its index URL), so they only appear in a manifest
+/// made by hand. Returns deny findings (`source-git`, `source-path`, `source-registry`,
+/// `source-patch`) naming each declaration.
+pub fn check_manifest(
+    manifest: &toml::Table,
+    registry: &str,
+    allowed: &std::collections::BTreeSet<String>,
+) -> Vec<Finding> {
+    let ours = normalise(registry);
+    let allowed: Vec<String> = allowed.iter().map(|u| normalise(u)).collect();
+    let mut tables: Vec<(String, &toml::Table)> = Vec::new();
+    for key in DEPENDENCY_TABLES {
+        if let Some(table) = manifest.get(key).and_then(toml::Value::as_table) {
+            tables.push((key.to_owned(), table));
+        }
+    }
+    if let Some(targets) = manifest.get("target").and_then(toml::Value::as_table) {
+        for (cfg, target) in targets {
+            for key in DEPENDENCY_TABLES {
+                if let Some(table) = target.get(key).and_then(toml::Value::as_table) {
+                    tables.push((format!("target.{cfg}.{key}"), table));
+                }
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    for (where_, table) in tables {
+        for (name, spec) in table {
+            let Some(spec) = spec.as_table() else {
+                continue; // `name = "1.0"`: this registry.
+            };
+            let subject = format!("{name} ({where_})");
+            if let Some(url) = spec.get("git").and_then(toml::Value::as_str) {
+                findings.push(
+                    Finding::deny(
+                        "source-git",
+                        format!("Cargo.toml declares {subject} from git ({url}); only registry crates are audited"),
+                    )
+                    .with_subject(name),
+                );
+            }
+            if let Some(path) = spec.get("path").and_then(toml::Value::as_str) {
+                findings.push(
+                    Finding::deny(
+                        "source-path",
+                        format!("Cargo.toml declares {subject} at the path {path}; publish it to this registry instead"),
+                    )
+                    .with_subject(name),
+                );
+            }
+            if let Some(url) = spec.get("registry-index").and_then(toml::Value::as_str) {
+                let url = normalise(url);
+                if url != ours && !allowed.contains(&url) {
+                    findings.push(
+                        Finding::deny(
+                            "source-registry",
+                            format!("Cargo.toml declares {subject} from {url}, not this registry; import it with `kiln import` first"),
+                        )
+                        .with_subject(name),
+                    );
+                }
+            }
+            if let Some(other) = spec
+                .get("registry")
+                .and_then(toml::Value::as_str)
+                .filter(|r| *r != "kiln")
+            {
+                findings.push(
+                    Finding::deny(
+                        "source-registry",
+                        format!("Cargo.toml declares {subject} from the registry `{other}`, which this registry does not know"),
+                    )
+                    .with_subject(name),
+                );
+            }
+        }
+    }
+    for section in ["patch", "replace"] {
+        if manifest.get(section).is_some() {
+            findings.push(Finding::deny(
+                "source-patch",
+                format!("Cargo.toml has a [{section}] section; a published crate cannot override its dependencies"),
+            ));
+        }
+    }
+    if let Some(workspace) = manifest.get("workspace").and_then(toml::Value::as_table)
+        && ["members", "default-members"]
+            .iter()
+            .any(|k| workspace.get(*k).is_some())
+    {
+        findings.push(Finding::deny(
+            "source-path",
+            "Cargo.toml declares workspace members, which would be read from paths outside the crate",
+        ));
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +199,57 @@ mod tests {
             .map(|f| f.code)
             .collect();
         assert_eq!(codes, ["source-path", "source-git"]);
+    }
+
+    #[test]
+    fn a_packaged_manifest_passes_and_hand_made_sources_are_named() {
+        let packaged: toml::Table = format!(
+            "[package]\nname = \"kernel\"\nversion = \"0.1.0\"\n\n\
+             [dependencies.kiln-kernel]\nversion = \"0.1.0\"\nregistry-index = \"{REGISTRY}\"\n\n\
+             [dependencies.plain]\nversion = \"1\"\n"
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(check_manifest(&packaged, REGISTRY, &Default::default()), []);
+
+        let hand_made: toml::Table = "[package]\nname = \"kernel\"\nversion = \"0.1.0\"\n\n\
+             [dependencies]\nfromgit = { git = \"http://127.0.0.1:9/x.git\" }\n\
+             local = { path = \"/etc\", version = \"1\" }\n\
+             elsewhere = { version = \"1\", registry-index = \"sparse+https://other.example/index/\" }\n\
+             named = { version = \"1\", registry = \"mirror\" }\n\n\
+             [target.'cfg(unix)'.build-dependencies]\nnative = { path = \"../native\" }\n\n\
+             [patch.crates-io]\nserde = { git = \"https://example.com/serde\" }\n\n\
+             [workspace]\nmembers = [\"../../x\"]\n"
+            .parse()
+            .unwrap();
+        let found: Vec<(String, Option<String>)> =
+            check_manifest(&hand_made, REGISTRY, &Default::default())
+                .into_iter()
+                .map(|f| (f.code, f.subject))
+                .collect();
+        let found: Vec<(&str, Option<&str>)> = found
+            .iter()
+            .map(|(c, s)| (c.as_str(), s.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("source-registry", Some("elsewhere")),
+                ("source-git", Some("fromgit")),
+                ("source-path", Some("local")),
+                ("source-registry", Some("named")),
+                ("source-path", Some("native")),
+                ("source-patch", None),
+                ("source-path", None),
+            ]
+        );
+        let allowed = ["https://other.example/index".to_owned()].into();
+        assert_eq!(
+            check_manifest(&hand_made, REGISTRY, &allowed)
+                .iter()
+                .filter(|f| f.subject.as_deref() == Some("elsewhere"))
+                .count(),
+            0
+        );
     }
 }
