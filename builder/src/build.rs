@@ -25,6 +25,7 @@ use kiln_policy::manifest::{ArtifactManifest, MANIFEST_SCHEMA};
 use kiln_policy::slsa::{BuildDefinition, Builder, Provenance, RunDetails};
 use kiln_policy::{Digest, SigningKey, Statement, StatementKind, sign_statement};
 
+pub use crate::cache::Cache;
 use crate::sandbox::{self, Isolation, Limits, Mounts, paths};
 
 /// The build type recorded in provenance.
@@ -876,53 +877,15 @@ pub fn settings_text(wasm_policy: &WasmPolicy, key: &SigningKey) -> String {
     )
 }
 
-/// A directory of earlier results by cache key (`KEY/` holding the artifacts).
-#[derive(Debug, Clone)]
-pub struct Cache {
-    dir: PathBuf,
-}
-
-const CACHE_FILES: [&str; 5] = [
+/// The standard file names of a build's artifacts: module, precompiled module, manifest,
+/// provenance, log.
+const ARTIFACT_FILES: [&str; 5] = [
     "kernel.wasm",
     "kernel.cwasm",
     "manifest.json",
     "provenance.sigstore.json",
     "build.log",
 ];
-
-impl Cache {
-    /// A cache in `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    /// The artifacts stored under `key`, if all of them are there.
-    pub fn get(&self, key: &Digest) -> Option<Artifacts> {
-        let dir = self.dir.join(key.hex());
-        let read = |name: &str| std::fs::read(dir.join(name)).ok();
-        let manifest = read("manifest.json")?;
-        Some(Artifacts {
-            wasm: read("kernel.wasm")?,
-            cwasm: read("kernel.cwasm")?,
-            parsed_manifest: serde_json::from_slice(&manifest).ok()?,
-            manifest,
-            provenance: String::from_utf8(read("provenance.sigstore.json")?).ok()?,
-            log: String::from_utf8(read("build.log")?).ok()?,
-        })
-    }
-
-    /// Stores `artifacts` under `key` (written aside, then renamed into place).
-    pub fn put(&self, key: &Digest, artifacts: &Artifacts) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let staging = tempfile::tempdir_in(&self.dir)?;
-        write_artifacts(staging.path(), artifacts)?;
-        let dest = self.dir.join(key.hex());
-        if !dest.exists() {
-            std::fs::rename(staging.keep(), &dest)?;
-        }
-        Ok(())
-    }
-}
 
 /// Writes `artifacts` into `dir` under their standard names.
 pub fn write_artifacts(dir: &Path, artifacts: &Artifacts) -> std::io::Result<()> {
@@ -934,7 +897,7 @@ pub fn write_artifacts(dir: &Path, artifacts: &Artifacts) -> std::io::Result<()>
         artifacts.provenance.as_bytes(),
         artifacts.log.as_bytes(),
     ];
-    for (name, bytes) in CACHE_FILES.iter().zip(contents) {
+    for (name, bytes) in ARTIFACT_FILES.iter().zip(contents) {
         std::fs::write(dir.join(name), bytes)?;
     }
     Ok(())
@@ -955,46 +918,5 @@ mod tests {
         assert!(toolchain.check_pin(Some("1.95.0")).is_ok());
         let err = toolchain.check_pin(Some("1.94.1")).unwrap_err();
         assert!(err.to_string().contains("pins rustc 1.94.1"), "{err}");
-    }
-
-    #[test]
-    fn the_cache_returns_what_was_put_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
-        let key = Digest::of(b"inputs");
-        assert!(cache.get(&key).is_none());
-        let manifest = ArtifactManifest {
-            schema: MANIFEST_SCHEMA.into(),
-            krate: "k".into(),
-            version: "1.0.0".into(),
-            crate_checksum: Digest::of(b"crate"),
-            wasm: Digest::of(b"wasm"),
-            wasm_size: 4,
-            cwasm: Some(Digest::of(b"cwasm")),
-            imports: Vec::new(),
-            exports: Vec::new(),
-            entries: Vec::new(),
-            wasmtime_version: "48".into(),
-            compatibility_hash: "h".into(),
-        };
-        let (bytes, _) = manifest.to_bytes();
-        let artifacts = Artifacts {
-            wasm: b"wasm".to_vec(),
-            cwasm: b"cwasm".to_vec(),
-            manifest: bytes,
-            provenance: "{}".into(),
-            log: "log".into(),
-            parsed_manifest: manifest,
-        };
-        cache.put(&key, &artifacts).unwrap();
-        let hit = cache.get(&key).unwrap();
-        assert_eq!(
-            (hit.wasm, hit.cwasm, hit.log),
-            (artifacts.wasm, artifacts.cwasm, artifacts.log)
-        );
-        assert!(cache.get(&Digest::of(b"other inputs")).is_none());
-        // A torn entry (a file missing) is a miss, not a half result.
-        std::fs::remove_file(dir.path().join(key.hex()).join("kernel.cwasm")).unwrap();
-        assert!(cache.get(&key).is_none());
     }
 }

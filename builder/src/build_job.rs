@@ -122,7 +122,9 @@ async fn build_job(
             &settings_text,
         );
         if prepared.is_kernel()
-            && let Some(artifacts) = key.as_ref().and_then(|key| settings.cache.get(key))
+            && let Some(artifacts) = key
+                .as_ref()
+                .and_then(|key| settings.cache.get(key, settings.key.public_key()))
         {
             tracing::info!(
                 elapsed_us = started.elapsed().as_micros() as u64,

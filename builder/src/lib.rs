@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod build;
 pub mod build_job;
+pub mod cache;
 pub mod client;
 pub mod pids;
 pub mod sandbox;

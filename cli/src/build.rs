@@ -93,7 +93,10 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
         &build::settings_text(&policy.wasm, key),
     );
     let started = std::time::Instant::now();
-    let (artifacts, cached) = match cache.as_ref().and_then(|c| c.get(&inputs)) {
+    let (artifacts, cached) = match cache
+        .as_ref()
+        .and_then(|c| c.get(&inputs, key.public_key()))
+    {
         Some(artifacts) => (artifacts, true),
         None => {
             let artifacts = build::build(
