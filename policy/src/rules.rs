@@ -74,7 +74,7 @@ impl Rules {
                 .add_policy(name.clone(), text.clone())
                 .map_err(|err| RulesError::Syntax {
                     path: name.clone(),
-                    message: one_line(&err.to_string()),
+                    message: diagnostic(&err.to_string()),
                 })?;
             if package != format!("data.{PACKAGE}") {
                 return Err(RulesError::Syntax {
@@ -165,6 +165,17 @@ fn finding(item: &serde_json::Value, severity: Severity) -> Option<Finding> {
 
 fn eval_error(err: impl std::fmt::Display) -> RulesError {
     RulesError::Eval(one_line(&err.to_string()))
+}
+
+/// A parser diagnostic (`--> FILE:LINE:COL`, the source excerpt, `error: WHAT`) as one line,
+/// `FILE:LINE:COL: WHAT`; other text joined by ` | `.
+fn diagnostic(text: &str) -> String {
+    let at = text.lines().find_map(|l| l.trim().strip_prefix("--> "));
+    let what = text.lines().find_map(|l| l.trim().strip_prefix("error: "));
+    match (at, what) {
+        (Some(at), Some(what)) => format!("{}: {}", at.trim(), what.trim()),
+        _ => one_line(text),
+    }
 }
 
 fn one_line(text: &str) -> String {

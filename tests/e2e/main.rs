@@ -5,6 +5,7 @@ mod abi;
 mod audit;
 mod build;
 mod cli_attest;
+mod cli_audit;
 mod cli_review;
 mod executor;
 mod import;
