@@ -23,7 +23,7 @@ use kiln_policy::findings::Verdict;
 use kiln_policy::intoto::ResourceDescriptor;
 use kiln_policy::manifest::{ArtifactManifest, MANIFEST_SCHEMA};
 use kiln_policy::slsa::{BuildDefinition, Builder, Provenance, RunDetails};
-use kiln_policy::{Digest, SigningKey, Statement, StatementKind, sign_statement};
+use kiln_policy::{Digest, KeyId, SigningKey, Statement, StatementKind, sign_statement};
 
 pub use crate::cache::Cache;
 use crate::sandbox::{self, Isolation, Limits, Mounts, paths};
@@ -97,7 +97,8 @@ impl Toolchain {
             )));
         }
         Ok(Self {
-            rustc: output("rustc", &["-V"])?,
+            // The toolchain's own binaries, past rustup's proxies (which cost a process each).
+            rustc: output(&sysroot.join("bin/rustc").display().to_string(), &["-V"])?,
             cargo: output(&sysroot.join("bin/cargo").display().to_string(), &["-V"])?,
             sysroot,
         })
@@ -869,11 +870,11 @@ fn provenance(
 
 /// The build settings that change a result, as text for a cache key: the wasm policy the module
 /// must pass and the key that signs the provenance.
-pub fn settings_text(wasm_policy: &WasmPolicy, key: &SigningKey) -> String {
+pub fn settings_text(wasm_policy: &WasmPolicy, key: &KeyId) -> String {
     format!(
         "{}\n{}",
         serde_json::to_string(wasm_policy).unwrap_or_default(),
-        key.id()
+        key
     )
 }
 

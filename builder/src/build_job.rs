@@ -114,7 +114,7 @@ async fn build_job(
         let started = std::time::Instant::now();
         let mut prepared =
             build::unpack_registry_crate(&bytes, &name, &version, checksum).map_err(job_error)?;
-        let settings_text = build::settings_text(&settings.policy.wasm, &settings.key);
+        let settings_text = build::settings_text(&settings.policy.wasm, settings.key.id());
         let key = build::registry_cache_key(
             &prepared,
             &settings.toolchain,

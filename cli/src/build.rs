@@ -5,14 +5,15 @@
 //! `DIR/build.log` are written. Without `--key` an ephemeral key signs the provenance (its public
 //! key is written beside it as `DIR/builder.pub`).
 
-use std::path::PathBuf;
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use kiln_builder::build::{self, Settings, Toolchain};
 use kiln_builder::sandbox::{Isolation, Limits};
-use kiln_policy::SigningKey;
 use kiln_policy::policy_file::Policy;
+use kiln_policy::{PublicKey, SigningKey};
 
 use crate::password;
 
@@ -62,24 +63,11 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
     } else {
         Isolation::detect().map_err(anyhow::Error::msg)?
     };
-    let key_pair = match &args.key {
-        Some(path) => {
-            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let password = password::read(
-                password::KILN_KEY_PASSWORD,
-                &path.display().to_string(),
-                false,
-            )?;
-            SigningKey::from_pem(&pem, &password)
-                .with_context(|| format!("reading {}", path.display()))?
-        }
-        None => SigningKey::generate()?,
-    };
-    let key = &key_pair;
+    let key = BuildKey::open(args.key.as_deref())?;
     let toolchain = Toolchain::detect()?;
     toolchain.check_pin(policy.build.toolchain.as_deref())?;
     if args.verify {
-        return verify(&args, &policy, isolation, &toolchain, key);
+        return verify(&args, &policy, isolation, &toolchain, key.signing()?);
     }
     let out = args
         .out
@@ -90,13 +78,10 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
     let inputs = prepared.cache_key(
         &toolchain,
         isolation,
-        &build::settings_text(&policy.wasm, key),
+        &build::settings_text(&policy.wasm, key.public().id()),
     );
     let started = std::time::Instant::now();
-    let (artifacts, cached) = match cache
-        .as_ref()
-        .and_then(|c| c.get(&inputs, key.public_key()))
-    {
+    let (artifacts, cached) = match cache.as_ref().and_then(|c| c.get(&inputs, key.public())) {
         Some(artifacts) => (artifacts, true),
         None => {
             let artifacts = build::build(
@@ -106,7 +91,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
                     isolation,
                     limits: Limits::default(),
                     wasm_policy: &policy.wasm,
-                    key,
+                    key: key.signing()?,
                 },
             )?;
             if let Some(cache) = &cache {
@@ -120,7 +105,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
     build::write_artifacts(&out, &artifacts)
         .with_context(|| format!("writing {}", out.display()))?;
     if args.key.is_none() {
-        std::fs::write(out.join("builder.pub"), key.public_key().to_pem())?;
+        std::fs::write(out.join("builder.pub"), key.public().to_pem())?;
     }
     let m = &artifacts.parsed_manifest;
     if cached {
@@ -145,7 +130,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
         m.cwasm.expect("precompiled"),
         m.wasmtime_version
     );
-    println!("  provenance    signed by {}", key.id());
+    println!("  provenance    signed by {}", key.public().id());
     println!(
         "  imports       {}",
         m.imports
@@ -163,6 +148,81 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// The builder key: its public half at once (for the cache key and the cache check), the
+/// private half only when something is signed. With `--key K.key`, the `K.pub` that `kiln keys
+/// generate` writes beside it lets a cache hit skip the password-derived decryption; without
+/// one the key is opened at once.
+struct BuildKey {
+    path: Option<PathBuf>,
+    public: PublicKey,
+    signing: OnceCell<SigningKey>,
+}
+
+impl BuildKey {
+    fn open(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            let key = SigningKey::generate()?;
+            return Ok(Self {
+                path: None,
+                public: key.public_key().clone(),
+                signing: OnceCell::from(key),
+            });
+        };
+        let beside = path.with_extension("pub");
+        if let Ok(pem) = std::fs::read(&beside) {
+            let public = PublicKey::from_pem(&pem)
+                .with_context(|| format!("reading {}", beside.display()))?;
+            return Ok(Self {
+                path: Some(path.to_owned()),
+                public,
+                signing: OnceCell::new(),
+            });
+        }
+        let key = Self::decrypt(path)?;
+        Ok(Self {
+            path: Some(path.to_owned()),
+            public: key.public_key().clone(),
+            signing: OnceCell::from(key),
+        })
+    }
+
+    fn decrypt(path: &Path) -> Result<SigningKey> {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let password = password::read(
+            password::KILN_KEY_PASSWORD,
+            &path.display().to_string(),
+            false,
+        )?;
+        SigningKey::from_pem(&pem, &password).with_context(|| format!("reading {}", path.display()))
+    }
+
+    fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The private key, opened now if it was not yet; it must be the `.pub` file's pair.
+    fn signing(&self) -> Result<&SigningKey> {
+        if let Some(key) = self.signing.get() {
+            return Ok(key);
+        }
+        let path = self
+            .path
+            .as_deref()
+            .expect("an ephemeral key is generated at once");
+        let key = Self::decrypt(path)?;
+        if key.id() != self.public.id() {
+            bail!(
+                "{} does not belong to {} (key ids {} and {})",
+                path.with_extension("pub").display(),
+                path.display(),
+                self.public.id(),
+                key.id()
+            );
+        }
+        Ok(self.signing.get_or_init(|| key))
+    }
 }
 
 /// Rebuilds a registry version and compares the module's digests with its signed provenance.

@@ -379,6 +379,35 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
     assert_eq!(outputs[0].1, outputs[1].1);
     assert_eq!(outputs[0].1, digests[0].0);
 
+    // A cache hit reads the builder's public key from KEY.pub; a .pub of another key fails the
+    // cached provenance's check, and the build then refuses to sign with a mismatched pair.
+    let stranger = scratch.path().join("stranger");
+    let out = std::process::Command::new(kiln_binary())
+        .args(["keys", "generate", "--out"])
+        .arg(&stranger)
+        .env("KILN_KEY_PASSWORD", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::copy(stranger.with_extension("pub"), key.with_extension("pub")).unwrap();
+    let out = std::process::Command::new(kiln_binary())
+        .arg("build")
+        .arg(repo.join("examples/kernels/csv-stats"))
+        .arg("--repository")
+        .arg(&repo)
+        .arg("--key")
+        .arg(key.with_extension("key"))
+        .arg("--cache")
+        .arg(scratch.path().join("cache"))
+        .arg("--out")
+        .arg(scratch.path().join("mismatched"))
+        .env("KILN_KEY_PASSWORD", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("does not belong to"), "{message}");
+
     // A path dependency outside the repository is refused with one line.
     let repo = scratch.path().join("first-clone");
     let out = std::process::Command::new(kiln_binary())
