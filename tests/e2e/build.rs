@@ -341,10 +341,8 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
         String::from_utf8_lossy(&out.stderr)
     );
     let repo = scratch.path().join("first-clone");
-    let mut outputs = Vec::new();
-    for round in 0..2 {
-        let out_dir = scratch.path().join(format!("cached-{round}"));
-        let out = std::process::Command::new(kiln_binary())
+    let cached_build = |out_dir: &Path| {
+        std::process::Command::new(kiln_binary())
             .arg("build")
             .arg(repo.join("examples/kernels/csv-stats"))
             .arg("--repository")
@@ -354,10 +352,15 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
             .arg("--cache")
             .arg(scratch.path().join("cache"))
             .arg("--out")
-            .arg(&out_dir)
+            .arg(out_dir)
             .env("KILN_KEY_PASSWORD", "")
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let mut outputs = Vec::new();
+    for round in 0..2 {
+        let out_dir = scratch.path().join(format!("cached-{round}"));
+        let out = cached_build(&out_dir);
         assert!(
             out.status.success(),
             "{}",
@@ -390,20 +393,7 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
         .unwrap();
     assert!(out.status.success());
     std::fs::copy(stranger.with_extension("pub"), key.with_extension("pub")).unwrap();
-    let out = std::process::Command::new(kiln_binary())
-        .arg("build")
-        .arg(repo.join("examples/kernels/csv-stats"))
-        .arg("--repository")
-        .arg(&repo)
-        .arg("--key")
-        .arg(key.with_extension("key"))
-        .arg("--cache")
-        .arg(scratch.path().join("cache"))
-        .arg("--out")
-        .arg(scratch.path().join("mismatched"))
-        .env("KILN_KEY_PASSWORD", "")
-        .output()
-        .unwrap();
+    let out = cached_build(&scratch.path().join("mismatched"));
     assert_eq!(out.status.code(), Some(1));
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("does not belong to"), "{message}");
