@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use kiln_builder::build::{self, Settings, Toolchain};
-use kiln_builder::sandbox::{Isolation, Limits};
+use kiln_builder::sandbox::Isolation;
 use kiln_policy::policy_file::Policy;
 use kiln_policy::{PublicKey, SigningKey};
 
@@ -51,6 +51,8 @@ pub(crate) struct BuildArgs {
     /// host). The provenance records it.
     #[arg(long)]
     insecure_no_sandbox: bool,
+    #[command(flatten)]
+    limits: crate::builder::BuildLimits,
 }
 
 pub(crate) fn run(args: BuildArgs) -> Result<()> {
@@ -89,7 +91,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
                 &Settings {
                     toolchain: &toolchain,
                     isolation,
-                    limits: Limits::default(),
+                    limits: args.limits.limits(),
                     wasm_policy: &policy.wasm,
                     key: key.signing()?,
                 },
@@ -286,7 +288,7 @@ fn verify(
         &Settings {
             toolchain,
             isolation,
-            limits: Limits::default(),
+            limits: args.limits.limits(),
             wasm_policy: &policy.wasm,
             key,
         },

@@ -11,6 +11,7 @@ use clap::Args;
 use kiln_builder::audit::AuditSettings;
 use kiln_builder::build_job::BuildSettings;
 use kiln_builder::client::Client;
+use kiln_builder::sandbox::Limits;
 use kiln_policy::SigningKey;
 use kiln_policy::policy_file::Policy;
 
@@ -43,6 +44,38 @@ pub(crate) struct BuilderArgs {
     /// Build without the bubblewrap sandbox; the provenance records it.
     #[arg(long)]
     insecure_no_sandbox: bool,
+    #[command(flatten)]
+    limits: BuildLimits,
+}
+
+/// The resource limits of one sandboxed build (recorded in its provenance).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BuildLimits {
+    /// Wall-clock seconds a build may take before the whole sandbox is killed.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().wall.as_secs())]
+    build_timeout: u64,
+    /// CPU seconds per build process.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().cpu_secs)]
+    build_cpu: u64,
+    /// Address space per build process, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().address_space >> 20)]
+    build_memory_mib: u64,
+    /// Processes and threads a build may run at once; it is stopped when it tries for more.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().processes)]
+    build_processes: u64,
+}
+
+impl BuildLimits {
+    /// The sandbox's limits.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            wall: Duration::from_secs(self.build_timeout),
+            cpu_secs: self.build_cpu,
+            address_space: self.build_memory_mib << 20,
+            processes: self.build_processes,
+            ..Limits::default()
+        }
+    }
 }
 
 pub(crate) fn run(args: BuilderArgs) -> Result<()> {
@@ -62,13 +95,14 @@ pub(crate) fn run(args: BuilderArgs) -> Result<()> {
         Some(path) => Policy::load(path)?,
         None => Policy::parse("", "built-in defaults")?,
     };
-    let build = BuildSettings::new(
+    let mut build = BuildSettings::new(
         policy.clone(),
         key.clone(),
         args.cache.clone(),
         args.insecure_no_sandbox,
     )
     .map_err(anyhow::Error::msg)?;
+    build.limits = args.limits.limits();
     let name = args.name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("builder-{}-{}", host.trim(), std::process::id())

@@ -59,6 +59,8 @@ pub(crate) struct ServeArgs {
     /// where bubblewrap does not work.
     #[arg(long)]
     insecure_no_sandbox: bool,
+    #[command(flatten)]
+    build_limits: crate::builder::BuildLimits,
 }
 
 /// Logs to standard error: `RUST_LOG` or `info`, colour only on a terminal without `NO_COLOR`.
@@ -183,7 +185,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if !args.no_builder {
         let token = kiln_registry::worker_token(&app, &args.data).await?;
-        let build_settings = kiln_builder::build_job::BuildSettings::new(
+        let mut build_settings = kiln_builder::build_job::BuildSettings::new(
             app.config.policy.clone(),
             app.keys.builder.clone(),
             args.data.join("build-cache"),
@@ -191,6 +193,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         )
         .map_err(anyhow::Error::msg)
         .context("starting the builder (or run kiln serve --no-builder)")?;
+        build_settings.limits = args.build_limits.limits();
         let client = kiln_builder::client::Client::new(
             &format!("http://{address}"),
             &token,

@@ -301,12 +301,33 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
             .arg(&repo)
             .arg("--out")
             .arg(&out_dir)
+            // Limits change the provenance, not the module.
+            .args(["--build-processes", &(700 + digests.len()).to_string()])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        let signer =
+            kiln_policy::PublicKey::from_pem(&std::fs::read(out_dir.join("builder.pub")).unwrap())
+                .unwrap();
+        let mut keyring = Keyring::new();
+        keyring
+            .add("ephemeral", signer, [kiln_policy::Role::Builder])
+            .unwrap();
+        let provenance = Verifier::new(&keyring)
+            .verify_json(
+                &std::fs::read(out_dir.join("provenance.sigstore.json")).unwrap(),
+                Expectation::default(),
+            )
+            .unwrap();
+        let predicate: Provenance = provenance.statement.predicate_as().unwrap();
+        assert_eq!(
+            predicate.build_definition.internal_parameters.unwrap()["limits"]["processes"],
+            700 + digests.len(),
+            "the limit given is the limit recorded"
         );
         let wasm = std::fs::read(out_dir.join("kernel.wasm")).unwrap();
         let cwasm = std::fs::read(out_dir.join("kernel.cwasm")).unwrap();
