@@ -20,6 +20,7 @@ use kiln_policy::policy_file::Policy;
 use kiln_policy::{SigningKey, sign_statement};
 
 use crate::client::{Client, Job};
+use crate::curated::{CRATES_IO, CuratedIndex};
 use crate::worker::JobError;
 
 /// What an audit worker needs besides its connection.
@@ -63,7 +64,10 @@ async fn audit_job(
         .approved_names()
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;
-    let index = format!("sparse+{}/index/", client.base());
+    let index = client
+        .curated_index()
+        .await
+        .map_err(|err| JobError::retry(err.to_string()))?;
     let settings = settings.clone();
     let subject = AuditSubject {
         name,
@@ -93,7 +97,13 @@ async fn audit_job(
                 .unwrap_or_default()
                 .iter()
                 .filter(|d| {
-                    d["approved"].is_null() && d["registry"].is_null() && d["kind"] != "dev"
+                    // From this registry: no registry named, or crates.io (replaced by it).
+                    let here = d["registry"].as_str().is_none_or(|r| {
+                        CRATES_IO
+                            .iter()
+                            .any(|c| c.trim_end_matches('/').ends_with(r.trim_end_matches('/')))
+                    });
+                    d["approved"].is_null() && here && d["kind"] != "dev"
                 })
                 .map(|d| {
                     format!(
@@ -140,7 +150,7 @@ fn audit_crate(
     settings: &AuditSettings,
     subject: &AuditSubject,
     bytes: &[u8],
-    index: &str,
+    index: &CuratedIndex,
     approved: &[String],
 ) -> Result<AuditReport, JobError> {
     let work = tempfile::tempdir().map_err(|err| JobError::retry(err.to_string()))?;
@@ -157,8 +167,10 @@ fn audit_crate(
         .map_err(|err| JobError::terminal(format!("Cargo.toml: {err}")))?;
     // Resolving a git, path, patched or foreign dependency would make this worker fetch or read
     // what the author chose; such a manifest is denied from what it declares, unresolved.
-    let unresolvable =
-        !sources::check_manifest(&manifest, index, &settings.policy.allow_registries).is_empty();
+    let aliases = index.aliases();
+    let mut allowed = settings.policy.allow_registries.clone();
+    allowed.extend(aliases.iter().cloned());
+    let unresolvable = !sources::check_manifest(&manifest, &index.index, &allowed).is_empty();
     let (lockfile, crate_infos) = if unresolvable {
         let lockfile = lockfile_of(&[LockedPackage {
             name: subject.name.clone(),
@@ -170,7 +182,9 @@ fn audit_crate(
         (lockfile, None)
     } else {
         let home = work.path().join("cargo-home");
-        write_cargo_config(&home, index).map_err(|err| JobError::retry(err.to_string()))?;
+        std::fs::create_dir_all(&home)
+            .and_then(|()| std::fs::write(home.join("config.toml"), index.cargo_config()))
+            .map_err(|err| JobError::retry(err.to_string()))?;
         let metadata = metadata(&root, &home)?;
         let lock_text = std::fs::read_to_string(root.join("Cargo.lock"))
             .map_err(|err| JobError::retry(format!("no Cargo.lock after resolution: {err}")))?;
@@ -190,24 +204,13 @@ fn audit_crate(
         subject: Some(subject),
         lockfile: &lockfile,
         crates: crate_infos.as_deref(),
-        registry_index: Some(index),
+        registry_index: Some(&index.index),
+        registry_aliases: &aliases,
         approved_names: approved,
         today: &today[..10],
         manifest: Some(&manifest),
     })
     .map_err(|err| JobError::terminal(err.to_string()))
-}
-
-/// A Cargo home whose only registry is this one: crates.io is replaced by it.
-fn write_cargo_config(home: &Path, index: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(home)?;
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[source.crates-io]\nreplace-with = \"kiln\"\n\n[source.kiln]\nregistry = \"{index}\"\n\n\
-             [registries.kiln]\nindex = \"{index}\"\n"
-        ),
-    )
 }
 
 /// `cargo metadata` for the wasm target, with the packaged lockfile when there is one.

@@ -26,6 +26,7 @@ use kiln_policy::slsa::{BuildDefinition, Builder, Provenance, RunDetails};
 use kiln_policy::{Digest, KeyId, SigningKey, Statement, StatementKind, sign_statement};
 
 pub use crate::cache::Cache;
+use crate::curated::CuratedIndex;
 use crate::sandbox::{self, Isolation, Limits, Mounts, paths};
 
 /// The build type recorded in provenance.
@@ -213,7 +214,7 @@ pub fn prepare_registry_crate(
     name: &str,
     version: &str,
     checksum: Digest,
-    index: &str,
+    index: &CuratedIndex,
 ) -> Result<Prepared, BuildError> {
     let mut prepared = unpack_registry_crate(bytes, name, version, checksum)?;
     prepared.vendor_registry(index)?;
@@ -266,21 +267,18 @@ pub fn registry_cache_key(
 }
 
 impl Prepared {
-    /// Vendors a registry crate's dependencies from the registry at `index`.
-    pub fn vendor_registry(&mut self, index: &str) -> Result<(), BuildError> {
+    /// Vendors a registry crate's dependencies from the registry's curated `index`.
+    pub fn vendor_registry(&mut self, index: &CuratedIndex) -> Result<(), BuildError> {
         let home = self.work.path().join("fetch-home");
-        std::fs::write(
-            home.join("config.toml"),
-            format!("[source.crates-io]\nreplace-with = \"kiln\"\n\n[source.kiln]\nregistry = \"{index}\"\n\n[registries.kiln]\nindex = \"{index}\"\n"),
-        )
-        .map_err(builder_error("writing the fetch configuration"))?;
+        std::fs::write(home.join("config.toml"), index.cargo_config())
+            .map_err(builder_error("writing the fetch configuration"))?;
         let root = self.src().join(&self.crate_rel);
         vendor(
             self,
             &root,
             &root,
             Some(&home),
-            &BTreeMap::from([("kiln".to_owned(), index.to_owned())]),
+            &BTreeMap::from([("kiln".to_owned(), index.index.clone())]),
         )
     }
 }
@@ -531,7 +529,11 @@ fn vendor(
         command.arg("--locked");
     }
     if let Some(home) = home {
-        command.env("CARGO_HOME", home);
+        // `cargo vendor` ignores source replacement unless told otherwise: without this it
+        // would fetch crates.io dependencies from crates.io instead of the curated index.
+        command
+            .env("CARGO_HOME", home)
+            .arg("--respect-source-config");
     }
     let output = command
         .output()

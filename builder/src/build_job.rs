@@ -107,7 +107,10 @@ async fn build_job(
         checksum,
         bytes,
     } = crate::worker::submitted_crate(client, job).await?;
-    let index = format!("sparse+{}/index/", client.base());
+    let index = client
+        .curated_index()
+        .await
+        .map_err(|err| JobError::retry(err.to_string()))?;
     let isolation = settings.isolation;
     let settings = settings.clone();
     let outcome = tokio::task::spawn_blocking(move || {

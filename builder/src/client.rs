@@ -105,6 +105,18 @@ impl Client {
         self.send(self.http.post(&url).json(body), &url).await
     }
 
+    async fn get_json(&self, path: &str) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.get(path)
+            .await?
+            .json()
+            .await
+            .map_err(|err| ClientError::Unreachable {
+                url,
+                message: err.to_string(),
+            })
+    }
+
     async fn get(&self, path: &str) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}{path}", self.base);
         self.send(self.http.get(&url), &url).await
@@ -185,29 +197,29 @@ impl Client {
         name: &str,
         version: &str,
     ) -> Result<serde_json::Value, ClientError> {
-        let path = format!("/api/kiln/v1/submissions/{name}/{version}");
-        self.get(&path)
-            .await?
-            .json()
+        self.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"))
             .await
-            .map_err(|err| ClientError::Unreachable {
-                url: path,
-                message: err.to_string(),
-            })
+    }
+
+    /// The registry's curated index as this worker reaches it, with the public URL its users
+    /// name it by (from its `config.json`; packaged manifests carry it in `registry-index`).
+    pub async fn curated_index(&self) -> Result<crate::curated::CuratedIndex, ClientError> {
+        let config = self.get_json("/index/config.json").await?;
+        let api = config["api"]
+            .as_str()
+            .ok_or_else(|| ClientError::Unreachable {
+                url: format!("{}/index/config.json", self.base),
+                message: "config.json has no `api`".into(),
+            })?;
+        Ok(crate::curated::CuratedIndex::new(
+            format!("sparse+{}/index/", self.base),
+            Some(format!("sparse+{}/index/", api.trim_end_matches('/'))),
+        ))
     }
 
     /// The names of approved crates.
     pub async fn approved_names(&self) -> Result<Vec<String>, ClientError> {
-        let url = format!("{}/api/kiln/v1/approved-names", self.base);
-        let value: serde_json::Value = self
-            .get("/api/kiln/v1/approved-names")
-            .await?
-            .json()
-            .await
-            .map_err(|err| ClientError::Unreachable {
-                url,
-                message: err.to_string(),
-            })?;
+        let value = self.get_json("/api/kiln/v1/approved-names").await?;
         Ok(value["names"]
             .as_array()
             .into_iter()

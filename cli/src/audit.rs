@@ -75,6 +75,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         approved_names: &[],
         today: &today,
         manifest: None,
+        registry_aliases: &[],
     })?;
     let verdict = report.verdict;
     if args.json {

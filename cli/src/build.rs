@@ -282,6 +282,7 @@ fn verify(
         )
         .map_err(|err| anyhow::anyhow!("the provenance does not verify [{}]: {err}", err.code()))?;
     let index = format!("sparse+{}/index/", args.connection.registry_url()?);
+    let index = kiln_builder::curated::CuratedIndex::new(index, None);
     let prepared = build::prepare_registry_crate(&crate_bytes, name, version, checksum, &index)?;
     let artifacts = build::build(
         &prepared,

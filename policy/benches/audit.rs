@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
                     approved_names: &[],
                     today: "2026-11-23",
                     manifest: None,
+                    registry_aliases: &[],
                 })
                 .unwrap()
         })

@@ -63,6 +63,9 @@ pub struct AuditInput<'a> {
     pub crates: Option<&'a [CrateInfo]>,
     /// This registry's index URL; without it the sources check is not run.
     pub registry_index: Option<&'a str>,
+    /// Other index URLs whose crates come from this registry (its public URL, and crates.io
+    /// where the resolving Cargo replaced it with this registry).
+    pub registry_aliases: &'a [String],
     /// Names of the approved crates, for the typosquat check.
     pub approved_names: &'a [String],
     /// The submission's own packaged `Cargo.toml`: with `registry_index`, the sources check
@@ -200,6 +203,14 @@ fn toml_string(s: &str) -> String {
 }
 
 impl Auditor<'_> {
+    /// The registries a dependency may come from besides this one: the policy's, and the
+    /// aliases of this one.
+    fn own_sources(&self, input: &AuditInput<'_>) -> BTreeSet<String> {
+        let mut allowed = self.policy.allow_registries.clone();
+        allowed.extend(input.registry_aliases.iter().cloned());
+        allowed
+    }
+
     /// Audits `input`.
     pub fn audit(&self, input: &AuditInput<'_>) -> Result<AuditReport, AuditError> {
         let policy = self.policy;
@@ -235,7 +246,7 @@ impl Auditor<'_> {
             findings.extend(sources::check(
                 input.lockfile,
                 index,
-                &policy.allow_registries,
+                &self.own_sources(input),
             ));
         }
         if let Some(crates) = input.crates {
@@ -292,7 +303,7 @@ impl Auditor<'_> {
             findings.extend(sources::check_manifest(
                 manifest,
                 index,
-                &policy.allow_registries,
+                &self.own_sources(input),
             ));
         }
         findings.sort_by(|a, b| {

@@ -412,4 +412,63 @@ fn hand_made_sources_are_denied_unfetched_and_an_unapproved_dependency_waits_for
         60
     );
     assert!(detail["state_reason"].is_null(), "{detail}");
+
+    // A dependency declared the crates.io way (no registry): the worker's Cargo replaces
+    // crates.io with this registry, so it resolves to the approved crate here and passes.
+    let plain = "[package]\nname = \"plain-app\"\nversion = \"1.0.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\n\
+         [dependencies]\nwait-base = \"1.0.0\"\n";
+    let deps = serde_json::json!([{
+        "name": "wait-base", "version_req": "^1.0.0", "features": [], "optional": false,
+        "default_features": true, "target": null, "kind": "normal",
+        "registry": "https://github.com/rust-lang/crates.io-index",
+    }]);
+    let (status, body) = publish_hand_made(&server, &author, "plain-app", plain, deps);
+    assert_eq!(status, 200, "{body}");
+    let detail = server.settled("plain-app", "1.0.0");
+    assert_eq!(detail["state"], "built", "{detail}");
+    assert_eq!(detail["reports"]["audit"]["verdict"], "pass", "{detail}");
+}
+
+#[test]
+fn crates_named_by_the_public_url_resolve_here_when_workers_reach_the_server_elsewhere() {
+    let fixtures = tempfile::tempdir().unwrap();
+    let server = KilnServer::start_with(ServerOptions {
+        public_host: Some("localhost".into()),
+        ..ServerOptions::building(fixtures.path(), &[])
+    });
+    assert!(
+        server.url.starts_with("http://localhost:"),
+        "{}",
+        server.url
+    );
+    let author = server.token("ada", &["publish"]);
+    let reviewer = server.token("rita", &["review"]);
+    let world = CargoWorld::new(&server);
+
+    // Cargo packs the dependency with `registry-index = "sparse+http://localhost:PORT/index/"`;
+    // the in-process workers reach the server at 127.0.0.1 and resolve it there all the same.
+    let base = world.library("alias-base", "1.0.0", "", "pub fn one() -> u32 { 1 }\n");
+    let out = world.publish(&base, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.settled("alias-base", "1.0.0")["state"], "built");
+    let (status, body) = server.approve(&reviewer, "alias-base", "1.0.0");
+    assert_eq!(status, 200, "{body}");
+    let app = world.library(
+        "alias-app",
+        "1.0.0",
+        "alias-base = { version = \"1.0.0\", registry = \"kiln\" }",
+        "pub fn two() -> u32 { alias_base::one() + 1 }\n",
+    );
+    let out = world.publish(&app, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = server.settled("alias-app", "1.0.0");
+    assert_eq!(detail["state"], "built", "{detail}");
+    let report = &detail["reports"]["audit"];
+    assert_eq!(report["verdict"], "pass", "{report}");
+    assert!(
+        report["packages"]
+            .to_string()
+            .contains("sparse+http://localhost:"),
+        "the lockfile names the public URL: {report}"
+    );
 }

@@ -36,6 +36,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Extra `kiln serve` arguments.
     pub args: Vec<String>,
+    /// Serve on a free loopback port but tell users (and `config.json`) this host instead of
+    /// 127.0.0.1, as behind a proxy: workers in the process reach the server at 127.0.0.1.
+    pub public_host: Option<String>,
     /// Run the in-process workers (the audit worker). Off by default: most tests play the
     /// worker themselves through the worker API.
     pub workers: bool,
@@ -75,11 +78,27 @@ impl KilnServer {
     pub fn start_with(options: ServerOptions) -> Self {
         let data = tempfile::tempdir().expect("temporary data directory");
         let mut cmd = Command::new(kiln_binary());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        let (listen, public_url) = match &options.public_host {
+            Some(host) => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("a free port")
+                    .port();
+                (
+                    format!("127.0.0.1:{port}"),
+                    Some(format!("http://{host}:{port}")),
+                )
+            }
+            None => ("127.0.0.1:0".to_owned(), None),
+        };
+        cmd.args(["serve", "--listen", &listen, "--data"])
             .arg(data.path())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(url) = &public_url {
+            cmd.args(["--public-url", url]);
+        }
         if let Some(url) = &options.database_url {
             cmd.args(["--database-url", url]);
         }

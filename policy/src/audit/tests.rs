@@ -133,6 +133,7 @@ fn report() -> AuditReport {
         approved_names: &approved,
         today: "2026-11-23",
         manifest: None,
+        registry_aliases: &[],
     })
     .unwrap()
 }
