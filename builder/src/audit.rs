@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_policy::audit::{
-    AuditInput, AuditReport, AuditSubject, Auditor, LockedPackage, lockfile_of,
+    AuditInput, AuditReport, AuditSubject, Auditor, LockedPackage, declared_sources, lockfile_of,
 };
 use kiln_policy::checks::advisories::{AdvisoryDb, parse_lockfile};
-use kiln_policy::checks::{crates, sources};
+use kiln_policy::checks::crates;
 use kiln_policy::policy_file::Policy;
 use kiln_policy::{SigningKey, sign_statement};
 
@@ -168,9 +168,8 @@ fn audit_crate(
     // Resolving a git, path, patched or foreign dependency would make this worker fetch or read
     // what the author chose; such a manifest is denied from what it declares, unresolved.
     let aliases = index.aliases();
-    let mut allowed = settings.policy.allow_registries.clone();
-    allowed.extend(aliases.iter().cloned());
-    let unresolvable = !sources::check_manifest(&manifest, &index.index, &allowed).is_empty();
+    let unresolvable =
+        !declared_sources(&settings.policy, &manifest, &index.index, &aliases).is_empty();
     let (lockfile, crate_infos) = if unresolvable {
         let lockfile = lockfile_of(&[LockedPackage {
             name: subject.name.clone(),

@@ -202,15 +202,31 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-impl Auditor<'_> {
-    /// The registries a dependency may come from besides this one: the policy's, and the
-    /// aliases of this one.
-    fn own_sources(&self, input: &AuditInput<'_>) -> BTreeSet<String> {
-        let mut allowed = self.policy.allow_registries.clone();
-        allowed.extend(input.registry_aliases.iter().cloned());
-        allowed
-    }
+/// The registries a dependency may come from besides `registry_index`: the policy's, and the
+/// aliases of this registry.
+fn own_sources(policy: &Policy, registry_aliases: &[String]) -> BTreeSet<String> {
+    let mut allowed = policy.allow_registries.clone();
+    allowed.extend(registry_aliases.iter().cloned());
+    allowed
+}
 
+/// What a submission's packaged `Cargo.toml` declares outside this registry
+/// ([`sources::check_manifest`] under `policy`): a worker asks before resolving anything, and
+/// the audit reports the same findings.
+pub fn declared_sources(
+    policy: &Policy,
+    manifest: &toml::Table,
+    registry_index: &str,
+    registry_aliases: &[String],
+) -> Vec<Finding> {
+    sources::check_manifest(
+        manifest,
+        registry_index,
+        &own_sources(policy, registry_aliases),
+    )
+}
+
+impl Auditor<'_> {
     /// Audits `input`.
     pub fn audit(&self, input: &AuditInput<'_>) -> Result<AuditReport, AuditError> {
         let policy = self.policy;
@@ -246,7 +262,7 @@ impl Auditor<'_> {
             findings.extend(sources::check(
                 input.lockfile,
                 index,
-                &self.own_sources(input),
+                &own_sources(policy, input.registry_aliases),
             ));
         }
         if let Some(crates) = input.crates {
@@ -300,10 +316,11 @@ impl Auditor<'_> {
         let findings = std::mem::take(&mut report.findings);
         let mut findings = exceptions::apply(findings, &policy.exceptions, input.today);
         if let (Some(manifest), Some(index)) = (input.manifest, input.registry_index) {
-            findings.extend(sources::check_manifest(
+            findings.extend(declared_sources(
+                policy,
                 manifest,
                 index,
-                &self.own_sources(input),
+                input.registry_aliases,
             ));
         }
         findings.sort_by(|a, b| {
