@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kiln_crate_archive::CrateArchive;
 use kiln_policy::audit::{
     AuditInput, AuditReport, AuditSubject, Auditor, LockedPackage, declared_sources, lockfile_of,
 };
@@ -18,6 +19,8 @@ use kiln_policy::checks::advisories::{AdvisoryDb, parse_lockfile};
 use kiln_policy::checks::crates;
 use kiln_policy::policy_file::Policy;
 use kiln_policy::{SigningKey, sign_statement};
+use kiln_wire::worker::{ArtifactRecord, Completion};
+use kiln_wire::{ArtifactKind, JobKind};
 
 use crate::client::{Client, Job};
 use crate::curated::{CRATES_IO, CuratedIndex};
@@ -42,7 +45,7 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let settings = std::sync::Arc::new(settings);
-    crate::worker::run(client, "audit", poll, stop, move |client, job| {
+    crate::worker::run(client, JobKind::Audit, poll, stop, move |client, job| {
         let settings = settings.clone();
         async move { audit_job(&client, &settings, &job).await.map(str::to_owned) }
     })
@@ -87,32 +90,23 @@ async fn audit_job(
     .await
     .map_err(|err| JobError::retry(err.to_string()))?;
     let (report, bundle) = match audited {
-        Err(err) if err.waiting => {
+        Err(err) if err.is_waiting() => {
             // Name what the submission waits for: its dependencies without an approved version.
-            let missing: Vec<String> = client
-                .submission(&name, &version)
-                .await
-                .ok()
-                .and_then(|d| d["dependencies"].as_array().cloned())
-                .unwrap_or_default()
-                .iter()
-                .filter(|d| {
-                    // From this registry: no registry named, or crates.io (replaced by it).
-                    let here = d["registry"].as_str().is_none_or(|r| {
-                        CRATES_IO
-                            .iter()
-                            .any(|c| c.trim_end_matches('/').ends_with(r.trim_end_matches('/')))
-                    });
-                    d["approved"].is_null() && here && d["kind"] != "dev"
-                })
-                .map(|d| {
-                    format!(
-                        "{} {}",
-                        d["name"].as_str().unwrap_or("?"),
-                        d["req"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect();
+            let missing: Vec<String> = match client.submission(&name, &version).await {
+                Ok(detail) => detail
+                    .unmet_dependencies()
+                    .filter(|d| {
+                        // From this registry: no registry named, or crates.io (replaced by it).
+                        d.registry.as_deref().is_none_or(|r| {
+                            CRATES_IO
+                                .iter()
+                                .any(|c| c.trim_end_matches('/').ends_with(r.trim_end_matches('/')))
+                        })
+                    })
+                    .map(|d| format!("{} {}", d.name, d.req))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
             let message = if missing.is_empty() {
                 err.message
             } else {
@@ -134,11 +128,13 @@ async fn audit_job(
     client
         .complete(
             job.id,
-            serde_json::json!({
-                "verdict": verdict,
-                "report": report,
-                "artifacts": [{"digest": bundle_digest, "kind": "audit", "media_type": kiln_policy::bundle::MEDIA_TYPE}],
-            }),
+            Completion::Audit {
+                report: Box::new(report),
+                statement: ArtifactRecord {
+                    digest: bundle_digest,
+                    kind: ArtifactKind::Audit,
+                },
+            },
         )
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;
@@ -154,12 +150,13 @@ fn audit_crate(
     approved: &[String],
 ) -> Result<AuditReport, JobError> {
     let work = tempfile::tempdir().map_err(|err| JobError::retry(err.to_string()))?;
-    let root = crate::unpack::unpack(
+    let root = CrateArchive::new(
         bytes,
         &subject.name,
         &subject.version,
-        &work.path().join("src"),
+        kiln_crate_archive::Limits::default(),
     )
+    .unpack(&work.path().join("src"))
     .map_err(|err| JobError::terminal(err.to_string()))?;
     let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
         .map_err(|err| JobError::terminal(format!("reading Cargo.toml: {err}")))?

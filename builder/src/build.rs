@@ -230,8 +230,14 @@ pub fn unpack_registry_crate(
     checksum: Digest,
 ) -> Result<Prepared, BuildError> {
     let work = new_work()?;
-    let root = crate::unpack::unpack(bytes, name, version, &work.path().join("src"))
-        .map_err(|err| BuildError::Submission(err.to_string()))?;
+    let root = kiln_crate_archive::CrateArchive::new(
+        bytes,
+        name,
+        version,
+        kiln_crate_archive::Limits::default(),
+    )
+    .unpack(&work.path().join("src"))
+    .map_err(|err| BuildError::Submission(err.to_string()))?;
     Ok(Prepared {
         crate_rel: PathBuf::from(format!("{name}-{version}")),
         name: name.to_owned(),
@@ -726,8 +732,7 @@ fn finish(
             reasons.join("; ")
         )));
     }
-    let engine =
-        kiln_executor::engine::new_engine().map_err(|err| BuildError::Builder(err.to_string()))?;
+    let engine = kiln_engine::new_engine().map_err(|err| BuildError::Builder(err.to_string()))?;
     let cwasm = engine.precompile_module(&wasm).map_err(|err| {
         BuildError::Submission(format!("wasmtime cannot compile the module: {err}"))
     })?;
@@ -750,8 +755,8 @@ fn finish(
         imports: report.imports.clone(),
         exports: report.exports.clone(),
         entries: metadata.entries,
-        wasmtime_version: kiln_executor::engine::WASMTIME_VERSION.to_owned(),
-        compatibility_hash: kiln_executor::engine::compatibility_hash(&engine),
+        wasmtime_version: kiln_engine::WASMTIME_VERSION.to_owned(),
+        compatibility_hash: kiln_engine::compatibility_hash(&engine),
     };
     let (manifest_bytes, manifest_digest) = manifest.to_bytes();
     let lockfile = parse_lockfile(&prepared.lockfile)

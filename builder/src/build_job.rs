@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use kiln_policy::SigningKey;
 use kiln_policy::policy_file::Policy;
+use kiln_wire::submissions::{BuildReport, KernelBuild};
+use kiln_wire::worker::{ArtifactRecord, Completion};
+use kiln_wire::{ArtifactKind, JobKind};
 
 use crate::build::{self, BuildError, Cache, Settings, Toolchain};
 use crate::client::{Client, Job};
@@ -82,7 +85,7 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let settings = Arc::new(settings);
-    crate::worker::run(client, "build", poll, stop, move |client, job| {
+    crate::worker::run(client, JobKind::Build, poll, stop, move |client, job| {
         let settings = settings.clone();
         async move { build_job(&client, &settings, &job).await }
     })
@@ -165,14 +168,20 @@ async fn build_job(
                 .upload(log.into_bytes())
                 .await
                 .map_err(|err| JobError::retry(err.to_string()))?;
+            let completion = Completion::Build {
+                report: Box::new(BuildReport {
+                    target: build::TARGET.to_owned(),
+                    isolation: isolation.as_str().to_owned(),
+                    cached: false,
+                    kernel: None,
+                }),
+                artifacts: vec![ArtifactRecord {
+                    digest,
+                    kind: ArtifactKind::Log,
+                }],
+            };
             client
-                .complete(
-                    job.id,
-                    serde_json::json!({
-                        "report": {"library": true, "target": build::TARGET, "isolation": isolation.as_str()},
-                        "artifacts": [{"digest": digest, "kind": "log", "media_type": "text/plain; charset=utf-8"}],
-                    }),
-                )
+                .complete(job.id, completion)
                 .await
                 .map_err(|err| JobError::retry(err.to_string()))?;
             return Ok("built (a library: compiles for the kernel target)".into());
@@ -180,49 +189,45 @@ async fn build_job(
         Outcome::Kernel(artifacts, cached) => (artifacts, cached),
     };
     let mut records = Vec::new();
-    for (kind, media_type, bytes) in [
-        ("wasm", "application/wasm", artifacts.wasm.clone()),
+    for (kind, bytes) in [
+        (ArtifactKind::Wasm, artifacts.wasm.clone()),
+        (ArtifactKind::Cwasm, artifacts.cwasm.clone()),
+        (ArtifactKind::Manifest, artifacts.manifest.clone()),
         (
-            "cwasm",
-            "application/vnd.kiln.cwasm",
-            artifacts.cwasm.clone(),
-        ),
-        (
-            "manifest",
-            "application/vnd.kiln.manifest.v1+json",
-            artifacts.manifest.clone(),
-        ),
-        (
-            "provenance",
-            kiln_policy::bundle::MEDIA_TYPE,
+            ArtifactKind::Provenance,
             artifacts.provenance.clone().into_bytes(),
         ),
-        (
-            "log",
-            "text/plain; charset=utf-8",
-            artifacts.log.clone().into_bytes(),
-        ),
+        (ArtifactKind::Log, artifacts.log.clone().into_bytes()),
     ] {
         let digest = client
             .upload(bytes)
             .await
             .map_err(|err| JobError::retry(err.to_string()))?;
-        records.push(serde_json::json!({"digest": digest, "kind": kind, "media_type": media_type}));
+        records.push(ArtifactRecord { digest, kind });
     }
     let manifest = &artifacts.parsed_manifest;
+    let report = BuildReport {
+        target: build::TARGET.to_owned(),
+        isolation: isolation.as_str().to_owned(),
+        cached,
+        kernel: Some(KernelBuild {
+            wasm: manifest.wasm,
+            cwasm: manifest.cwasm,
+            wasm_size: manifest.wasm_size,
+            imports: manifest.imports.clone(),
+            exports: manifest.exports.clone(),
+            entries: manifest.entries.clone(),
+            wasmtime_version: manifest.wasmtime_version.clone(),
+            compatibility_hash: manifest.compatibility_hash.clone(),
+        }),
+    };
     client
         .complete(
             job.id,
-            serde_json::json!({
-                "report": {
-                    "wasm": manifest.wasm, "cwasm": manifest.cwasm, "wasm_size": manifest.wasm_size,
-                    "imports": manifest.imports, "exports": manifest.exports, "entries": manifest.entries,
-                    "wasmtime_version": manifest.wasmtime_version,
-                    "compatibility_hash": manifest.compatibility_hash,
-                    "isolation": isolation.as_str(), "cached": cached,
-                },
-                "artifacts": records,
-            }),
+            Completion::Build {
+                report: Box::new(report),
+                artifacts: records,
+            },
         )
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;

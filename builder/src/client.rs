@@ -1,41 +1,40 @@
-//! The registry's worker API, as a client.
+//! The registry's worker API ([`kiln_wire::worker`]), as a client.
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use kiln_policy::Digest;
+use kiln_wire::JobKind;
+use kiln_wire::errors::RegistryErrorBody;
+use kiln_wire::submissions::SubmissionDetail;
+pub use kiln_wire::worker::Job;
+use kiln_wire::worker::{
+    ApprovedNames, ClaimRequest, CompleteRequest, Completion, FailRequest, HeartbeatRequest,
+    JobOutcome, Uploaded,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why a call to the registry failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The registry could not be reached.
+    /// The registry could not be reached, or answered something unreadable.
     #[error("cannot reach the registry at {url}: {message}")]
     Unreachable {
-        /// The URL.
+        /// The URL called.
         url: String,
-        /// Why.
+        /// What went wrong.
         message: String,
     },
-    /// The registry answered with an error.
+    /// The registry refused.
     #[error("{url}: HTTP {status}: {message}")]
     Status {
-        /// The URL.
+        /// The URL called.
         url: String,
         /// The status.
         status: u16,
-        /// The registry's message.
+        /// The registry's detail.
         message: String,
     },
-}
-
-/// A job, as claimed.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Job {
-    /// Its id.
-    pub id: i64,
-    /// `audit` or `build`.
-    pub kind: String,
-    /// What to work on: `version_id`, `crate`, `version`, `checksum`.
-    pub payload: serde_json::Value,
 }
 
 /// A worker's connection to the registry.
@@ -49,7 +48,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the registry at `base` (`http://host:port`) with a worker token.
+    /// A client for the registry at `base`, with a worker token, as worker `worker`.
     pub fn new(base: &str, token: &str, worker: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -62,9 +61,13 @@ impl Client {
         }
     }
 
-    /// The registry's URL.
+    /// The registry's base URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     async fn send(
@@ -85,9 +88,9 @@ impl Client {
             return Ok(response);
         }
         let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
+        let message = serde_json::from_str::<RegistryErrorBody>(&body)
             .ok()
-            .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_owned))
+            .and_then(|b| b.detail().map(str::to_owned))
             .unwrap_or(body);
         Err(ClientError::Status {
             url: url.to_owned(),
@@ -96,81 +99,78 @@ impl Client {
         })
     }
 
-    async fn post_json(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.post(&url).json(body), &url).await
-    }
-
-    async fn get_json(&self, path: &str) -> Result<serde_json::Value, ClientError> {
-        let url = format!("{}{path}", self.base);
-        self.get(path)
-            .await?
-            .json()
-            .await
-            .map_err(|err| ClientError::Unreachable {
-                url,
-                message: err.to_string(),
-            })
-    }
-
-    async fn get(&self, path: &str) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}{path}", self.base);
-        self.send(self.http.get(&url), &url).await
-    }
-
-    /// Claims the next job of `kind`, if any, with a lease of `lease_secs`.
-    pub async fn claim(&self, kind: &str, lease_secs: u64) -> Result<Option<Job>, ClientError> {
-        let response = self
-            .post_json(
-                "/api/kiln/v1/jobs/claim",
-                &serde_json::json!({"kind": kind, "worker": self.worker, "lease_secs": lease_secs}),
-            )
-            .await?;
-        if response.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        let url = format!("{}/api/kiln/v1/jobs/claim", self.base);
+    async fn read<T: DeserializeOwned>(
+        response: reqwest::Response,
+        url: &str,
+    ) -> Result<T, ClientError> {
         response
             .json()
             .await
-            .map(Some)
             .map_err(|err| ClientError::Unreachable {
-                url,
+                url: url.to_owned(),
                 message: err.to_string(),
             })
     }
 
-    /// Keeps the lease of job `id` for `lease_secs` more.
-    pub async fn heartbeat(&self, id: i64, lease_secs: u64) -> Result<(), ClientError> {
-        self.post_json(
-            &format!("/api/kiln/v1/jobs/{id}/heartbeat"),
-            &serde_json::json!({"worker": self.worker, "lease_secs": lease_secs}),
-        )
-        .await
-        .map(drop)
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let response = self.send(self.http.post(&url).json(body), &url).await?;
+        Self::read(response, &url).await
     }
 
-    /// A blob by digest.
-    pub async fn blob(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
-        let path = format!("/api/kiln/v1/blobs/{digest}");
-        let response = self.get(&path).await?;
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let response = self.send(self.http.get(&url), &url).await?;
+        Self::read(response, &url).await
+    }
+
+    /// The next ready job of `kind`, with a lease of `lease_secs`.
+    pub async fn claim(&self, kind: JobKind, lease_secs: u64) -> Result<Option<Job>, ClientError> {
+        let url = self.url("/api/kiln/v1/jobs/claim");
+        let request = ClaimRequest {
+            kind,
+            worker: self.worker.clone(),
+            lease_secs: Some(lease_secs),
+        };
+        let response = self.send(self.http.post(&url).json(&request), &url).await?;
+        if response.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Self::read(response, &url).await.map(Some)
+    }
+
+    /// Extends the lease of job `id`.
+    pub async fn heartbeat(&self, id: i64, lease_secs: u64) -> Result<(), ClientError> {
+        let request = HeartbeatRequest {
+            worker: self.worker.clone(),
+            lease_secs: Some(lease_secs),
+        };
+        self.post::<_, serde_json::Value>(&format!("/api/kiln/v1/jobs/{id}/heartbeat"), &request)
+            .await
+            .map(drop)
+    }
+
+    /// The stored blob with `digest`.
+    pub async fn blob(&self, digest: &Digest) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(&format!("/api/kiln/v1/blobs/{digest}"));
+        let response = self.send(self.http.get(&url), &url).await?;
         response
             .bytes()
             .await
             .map(|b| b.to_vec())
             .map_err(|err| ClientError::Unreachable {
-                url: path,
+                url,
                 message: err.to_string(),
             })
     }
 
-    /// Stores a blob; returns its digest.
-    pub async fn upload(&self, bytes: Vec<u8>) -> Result<String, ClientError> {
-        let url = format!("{}/api/kiln/v1/blobs", self.base);
+    /// Uploads `bytes` as a blob; returns its digest.
+    pub async fn upload(&self, bytes: Vec<u8>) -> Result<Digest, ClientError> {
+        let url = self.url("/api/kiln/v1/blobs");
         let response = self
             .send(
                 self.http
@@ -180,73 +180,68 @@ impl Client {
                 &url,
             )
             .await?;
-        let value: serde_json::Value =
-            response
-                .json()
-                .await
-                .map_err(|err| ClientError::Unreachable {
-                    url: url.clone(),
-                    message: err.to_string(),
-                })?;
-        Ok(value["digest"].as_str().unwrap_or_default().to_owned())
+        let uploaded: Uploaded = Self::read(response, &url).await?;
+        Ok(uploaded.digest)
     }
 
-    /// A submission's details (`GET /api/kiln/v1/submissions/NAME/VERSION`).
+    /// A submission as reviewers see it.
     pub async fn submission(
         &self,
         name: &str,
         version: &str,
-    ) -> Result<serde_json::Value, ClientError> {
-        self.get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"))
+    ) -> Result<SubmissionDetail, ClientError> {
+        self.get(&format!("/api/kiln/v1/submissions/{name}/{version}"))
             .await
     }
 
-    /// The registry's curated index as this worker reaches it, with the public URL its users
-    /// name it by (from its `config.json`; packaged manifests carry it in `registry-index`).
+    /// The curated index as this worker reaches it, and its public URL.
     pub async fn curated_index(&self) -> Result<crate::curated::CuratedIndex, ClientError> {
-        let config = self.get_json("/index/config.json").await?;
-        let api = config["api"]
-            .as_str()
-            .ok_or_else(|| ClientError::Unreachable {
-                url: format!("{}/index/config.json", self.base),
-                message: "config.json has no `api`".into(),
-            })?;
+        #[derive(serde::Deserialize)]
+        struct Config {
+            api: String,
+        }
+        let config: Config = self.get("/index/config.json").await?;
         Ok(crate::curated::CuratedIndex::new(
             format!("sparse+{}/index/", self.base),
-            Some(format!("sparse+{}/index/", api.trim_end_matches('/'))),
+            Some(format!(
+                "sparse+{}/index/",
+                config.api.trim_end_matches('/')
+            )),
         ))
     }
 
-    /// The names of approved crates.
+    /// The names of crates with an approved version.
     pub async fn approved_names(&self) -> Result<Vec<String>, ClientError> {
-        let value = self.get_json("/api/kiln/v1/approved-names").await?;
-        Ok(value["names"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n.as_str().map(str::to_owned))
-            .collect())
+        let names: ApprovedNames = self.get("/api/kiln/v1/approved-names").await?;
+        Ok(names.names)
     }
 
-    /// Reports job `id` done with `result` (`verdict`, `report`, `artifacts`).
+    /// Reports job `id` done with what it produced.
     pub async fn complete(
         &self,
         id: i64,
-        mut result: serde_json::Value,
-    ) -> Result<(), ClientError> {
-        result["worker"] = self.worker.clone().into();
-        self.post_json(&format!("/api/kiln/v1/jobs/{id}/complete"), &result)
+        completion: Completion,
+    ) -> Result<JobOutcome, ClientError> {
+        let request = CompleteRequest {
+            worker: self.worker.clone(),
+            completion,
+        };
+        self.post(&format!("/api/kiln/v1/jobs/{id}/complete"), &request)
             .await
-            .map(drop)
     }
 
     /// Reports job `id` failed, or waiting.
-    pub async fn fail(&self, id: i64, error: &crate::worker::JobError) -> Result<(), ClientError> {
-        self.post_json(
-            &format!("/api/kiln/v1/jobs/{id}/fail"),
-            &serde_json::json!({"worker": self.worker, "error": error.message, "terminal": error.terminal, "waiting": error.waiting}),
-        )
-        .await
-        .map(drop)
+    pub async fn fail(
+        &self,
+        id: i64,
+        error: &crate::worker::JobError,
+    ) -> Result<JobOutcome, ClientError> {
+        let request = FailRequest {
+            worker: self.worker.clone(),
+            error: error.message.clone(),
+            kind: error.kind,
+        };
+        self.post(&format!("/api/kiln/v1/jobs/{id}/fail"), &request)
+            .await
     }
 }

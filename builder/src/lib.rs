@@ -2,7 +2,6 @@
 //! worker API, so they run the same in `kiln serve` or as separate processes.
 //!
 //! - [`client`]: the worker API (claim, heartbeat, blobs, complete, fail).
-//! - [`unpack`]: unpacking a `.crate` into a directory, refusing anything but plain files.
 //! - [`audit`]: the audit job: `cargo metadata` against the registry's own index, every check of
 //!   the policy, a signed audit statement.
 //!
@@ -21,5 +20,4 @@ pub mod client;
 pub mod curated;
 pub mod pids;
 pub mod sandbox;
-pub mod unpack;
 pub mod worker;

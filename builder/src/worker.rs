@@ -5,6 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use kiln_wire::JobKind;
+use kiln_wire::worker::FailKind;
+
 use crate::client::{Client, Job};
 
 /// The lease a worker asks for; it heartbeats every third of it.
@@ -15,19 +18,16 @@ pub const LEASE_SECS: u64 = 120;
 pub struct JobError {
     /// What went wrong.
     pub message: String,
-    /// Whether retrying is pointless (the submission itself is at fault).
-    pub terminal: bool,
-    /// Whether the job waits for something outside it (a dependency's approval).
-    pub waiting: bool,
+    /// What should become of the job.
+    pub kind: FailKind,
 }
 
 impl JobError {
-    /// A failure worth retrying (the registry, the disk, a dependency not approved yet).
+    /// A failure worth retrying (the registry, the disk).
     pub fn retry(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            terminal: false,
-            waiting: false,
+            kind: FailKind::Retry,
         }
     }
 
@@ -35,8 +35,7 @@ impl JobError {
     pub fn terminal(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            terminal: true,
-            waiting: false,
+            kind: FailKind::Terminal,
         }
     }
 
@@ -44,9 +43,13 @@ impl JobError {
     pub fn waiting(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            terminal: false,
-            waiting: true,
+            kind: FailKind::Waiting,
         }
+    }
+
+    /// Whether the job waits for an approval.
+    pub fn is_waiting(&self) -> bool {
+        self.kind == FailKind::Waiting
     }
 }
 
@@ -63,18 +66,11 @@ pub struct SubmittedCrate {
     pub bytes: Vec<u8>,
 }
 
-/// Reads the job's payload and fetches its `.crate` from the registry.
+/// Fetches the job's `.crate` from the registry.
 pub async fn submitted_crate(client: &Client, job: &Job) -> Result<SubmittedCrate, JobError> {
-    let field = |name: &str| {
-        job.payload[name]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| JobError::terminal(format!("the job has no `{name}`")))
-    };
-    let checksum = kiln_policy::Digest::from_hex(&field("checksum")?)
-        .map_err(|err| JobError::terminal(err.to_string()))?;
+    let checksum = job.payload.checksum;
     let bytes = client
-        .blob(&checksum.to_string())
+        .blob(&checksum)
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;
     if kiln_policy::Digest::of(&bytes) != checksum {
@@ -83,8 +79,8 @@ pub async fn submitted_crate(client: &Client, job: &Job) -> Result<SubmittedCrat
         ));
     }
     Ok(SubmittedCrate {
-        name: field("crate")?,
-        version: field("version")?,
+        name: job.payload.krate.clone(),
+        version: job.payload.version.clone(),
         checksum,
         bytes,
     })
@@ -94,7 +90,7 @@ pub async fn submitted_crate(client: &Client, job: &Job) -> Result<SubmittedCrat
 /// short outcome for the log (it reports completion to the registry itself).
 pub async fn run<F, Fut>(
     client: Client,
-    kind: &'static str,
+    kind: JobKind,
     poll: Duration,
     stop: impl Future<Output = ()>,
     handle: F,
@@ -118,7 +114,7 @@ pub async fn run<F, Fut>(
                 continue;
             }
             Err(err) => {
-                tracing::warn!(error = %err, kind, "claiming a job");
+                tracing::warn!(error = %err, %kind, "claiming a job");
                 tokio::select! {
                     () = &mut stop => return,
                     () = tokio::time::sleep(poll * 4) => {}
@@ -126,11 +122,7 @@ pub async fn run<F, Fut>(
                 continue;
             }
         };
-        let subject = format!(
-            "{}@{}",
-            job.payload["crate"].as_str().unwrap_or("?"),
-            job.payload["version"].as_str().unwrap_or("?")
-        );
+        let subject = job.payload.subject();
         let heartbeat = {
             let client = client.clone();
             let id = job.id;
@@ -147,9 +139,9 @@ pub async fn run<F, Fut>(
         let result = handle(client.clone(), job).await;
         heartbeat.abort();
         match result {
-            Ok(outcome) => tracing::info!(%subject, kind, outcome, "job done"),
+            Ok(outcome) => tracing::info!(%subject, %kind, outcome, "job done"),
             Err(err) => {
-                tracing::warn!(%subject, kind, error = %err.message, "job failed");
+                tracing::warn!(%subject, %kind, error = %err.message, "job failed");
                 if let Err(report) = client.fail(id, &err).await {
                     tracing::warn!(error = %report, "reporting the failure");
                 }

@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 use clap::{Args, CommandFactory as _, Subcommand};
-use serde_json::Value;
+use kiln_wire::Scope;
+use kiln_wire::admin::{RevokeRequest, Revoked};
+use kiln_wire::tokens::{NewToken, TokenCreated, TokenInfo, TokenRequest};
 
 use crate::client::{Client, Connection};
 
@@ -24,13 +26,14 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let client = Client::new(&args.connection)?;
-        let answer: Value = client
-            .post_json(
-                "/api/kiln/v1/revocations",
-                &serde_json::json!({"target": args.target, "reason": args.reason}),
-            )
+        let request = RevokeRequest {
+            target: args.target.clone(),
+            reason: args.reason.clone(),
+        };
+        let answer: Revoked = client
+            .post_json("/api/kiln/v1/revocations", &request)
             .await?;
-        let digests = answer["revoked"].as_array().map_or(0, Vec::len);
+        let digests = answer.revoked.len();
         println!(
             "revoked {} ({digests} digests): downloads answer 451, it is out of the index, and \
              executors refuse it once they fetch the new revocation list",
@@ -62,7 +65,7 @@ pub(crate) struct TokenCreateArgs {
         value_delimiter = ',',
         required = true
     )]
-    scopes: Vec<String>,
+    scopes: Vec<Scope>,
     /// A name to recognise it by.
     #[arg(long, default_value = "created with kiln token")]
     name: String,
@@ -99,21 +102,23 @@ pub(crate) fn token(command: TokenCommand) -> Result<()> {
         match command {
             TokenCommand::Create(args) => {
                 let client = Client::new(&args.connection)?;
-                let answer: Value = client
-                    .post_json(
-                        "/api/kiln/v1/tokens",
-                        &serde_json::json!({
-                            "login": args.login, "name": args.name, "scopes": args.scopes,
-                            "crate_pattern": args.crates, "expires_at": args.expires_at,
-                        }),
-                    )
-                    .await?;
-                println!("{}", answer["token"].as_str().unwrap_or_default());
+                let request = TokenRequest {
+                    login: args.login,
+                    token: NewToken {
+                        name: args.name,
+                        scopes: args.scopes.into_iter().collect(),
+                        crate_pattern: args.crates,
+                        expires_at: args.expires_at,
+                    },
+                };
+                let answer: TokenCreated =
+                    client.post_json("/api/kiln/v1/tokens", &request).await?;
+                println!("{}", answer.token);
                 Ok(())
             }
             TokenCommand::List(args) => {
                 let client = Client::new(&args.connection)?;
-                let tokens: Vec<Value> = client.get_json("/api/kiln/v1/tokens").await?;
+                let tokens: Vec<TokenInfo> = client.get_json("/api/kiln/v1/tokens").await?;
                 if args.json {
                     println!("{}", serde_json::to_string_pretty(&tokens)?);
                     return Ok(());
@@ -122,23 +127,19 @@ pub(crate) fn token(command: TokenCommand) -> Result<()> {
                     .iter()
                     .map(|t| {
                         vec![
-                            t["id"].to_string(),
-                            t["login"].as_str().unwrap_or_default().to_owned(),
-                            t["scopes"]
-                                .as_array()
-                                .map(|s| {
-                                    s.iter()
-                                        .filter_map(Value::as_str)
-                                        .collect::<Vec<_>>()
-                                        .join(",")
-                                })
-                                .unwrap_or_default(),
-                            if t["revoked_at"].is_null() {
+                            t.id.to_string(),
+                            t.login.clone(),
+                            t.scopes
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            if t.revoked_at.is_none() {
                                 "active".to_owned()
                             } else {
                                 "revoked".to_owned()
                             },
-                            t["name"].as_str().unwrap_or_default().to_owned(),
+                            t.name.clone(),
                         ]
                     })
                     .collect();
@@ -151,7 +152,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<()> {
             }
             TokenCommand::Revoke(args) => {
                 let client = Client::new(&args.connection)?;
-                let _: Value = client
+                let _: serde_json::Value = client
                     .delete_json(&format!("/api/kiln/v1/tokens/{}", args.id))
                     .await?;
                 println!("revoked token {}", args.id);

@@ -2,9 +2,10 @@
 //! (`--db DIR`) or the kiln server's own (without `--db`). Syncing the server's database
 //! re-audits every approved version against it and reports the ones newly affected.
 
+use kiln_wire::admin::{AdvisoryStatus, SyncRequest, SyncResponse};
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use kiln_policy::checks::advisories::AdvisoryDb;
 
@@ -48,9 +49,16 @@ pub(crate) fn run(command: AdvisoriesCommand) -> Result<()> {
             ..
         } => {
             let db = AdvisoryDb::open(&path)?;
-            let status = serde_json::json!({
-                "path": db.path, "revision": db.revision, "advisories": db.count, "newest": db.newest,
-            });
+            let status = AdvisoryStatus {
+                path: db.path,
+                revision: db.revision,
+                advisories: db.count,
+                newest: db.newest,
+                max_age_days: kiln_policy::policy_file::Policy::parse("", "built-in defaults")?
+                    .advisories
+                    .max_db_age_days,
+                source: None,
+            };
             print_status(&status, json)
         }
         AdvisoriesCommand::Status {
@@ -58,7 +66,7 @@ pub(crate) fn run(command: AdvisoriesCommand) -> Result<()> {
             connection,
             json,
         } => {
-            let status: serde_json::Value = runtime()?.block_on(async {
+            let status: AdvisoryStatus = runtime()?.block_on(async {
                 Client::new(&connection)?
                     .get_json("/api/kiln/v1/advisories")
                     .await
@@ -73,8 +81,13 @@ pub(crate) fn run(command: AdvisoriesCommand) -> Result<()> {
         } => {
             let from = from.context("a local sync needs --from SOURCE")?;
             let (outcome, _) = kiln_registry::advisory_db::sync(&from, &path)?;
-            let value = serde_json::json!({ "sync": outcome });
-            print_sync(&value, json)
+            print_sync(
+                &SyncResponse {
+                    sync: outcome,
+                    reaudit: None,
+                },
+                json,
+            )
         }
         AdvisoriesCommand::Sync {
             from,
@@ -82,12 +95,9 @@ pub(crate) fn run(command: AdvisoriesCommand) -> Result<()> {
             connection,
             json,
         } => {
-            let value: serde_json::Value = runtime()?.block_on(async {
+            let value: SyncResponse = runtime()?.block_on(async {
                 Client::new(&connection)?
-                    .post_json(
-                        "/api/kiln/v1/advisories/sync",
-                        &serde_json::json!({ "from": from }),
-                    )
+                    .post_json("/api/kiln/v1/advisories/sync", &SyncRequest { from })
                     .await
             })?;
             print_sync(&value, json)
@@ -99,64 +109,49 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-fn print_status(status: &serde_json::Value, json: bool) -> Result<()> {
+fn print_status(status: &AdvisoryStatus, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(status)?);
         return Ok(());
     }
-    let text = |key: &str| status[key].as_str().unwrap_or("-").to_owned();
-    println!("path:       {}", text("path"));
-    println!("revision:   {}", text("revision"));
-    println!("advisories: {}", status["advisories"]);
-    println!("newest:     {}", text("newest"));
+    println!("path:       {}", status.path);
+    println!("revision:   {}", status.revision);
+    println!("advisories: {}", status.advisories);
+    println!("newest:     {}", status.newest);
     Ok(())
 }
 
-fn print_sync(value: &serde_json::Value, json: bool) -> Result<()> {
+fn print_sync(value: &SyncResponse, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
         return Ok(());
     }
-    let sync = &value["sync"];
-    if sync["after"].is_null() {
-        bail!("the sync answered without a revision: {value}");
-    }
-    let before = sync["before"].as_str().unwrap_or("(none)");
-    let after = sync["after"].as_str().unwrap_or_default();
-    if before == after {
-        println!("unchanged at {after} ({} advisories)", sync["advisories"]);
+    let sync = &value.sync;
+    let before = sync.before.as_deref().unwrap_or("(none)");
+    if !sync.changed() {
+        println!(
+            "unchanged at {} ({} advisories)",
+            sync.after, sync.advisories
+        );
     } else {
         println!(
-            "synced {before} -> {after} ({} advisories, newest {})",
-            sync["advisories"],
-            sync["newest"].as_str().unwrap_or("-")
+            "synced {before} -> {} ({} advisories, newest {})",
+            sync.after, sync.advisories, sync.newest
         );
     }
-    if let Some(reaudit) = value.get("reaudit").filter(|r| !r.is_null()) {
-        let affected = reaudit["affected"].as_array().cloned().unwrap_or_default();
+    if let Some(reaudit) = &value.reaudit {
         println!(
             "re-audited {} approved versions: {} newly affected",
-            reaudit["checked"],
-            affected.len()
+            reaudit.checked,
+            reaudit.affected.len()
         );
-        for a in &affected {
+        for a in &reaudit.affected {
             println!(
                 "  {}@{}: {}{}",
-                a["crate"].as_str().unwrap_or("?"),
-                a["version"].as_str().unwrap_or("?"),
-                a["advisories"]
-                    .as_array()
-                    .map(|ids| ids
-                        .iter()
-                        .filter_map(|i| i.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default(),
-                if a["revoked"].as_bool() == Some(true) {
-                    " (revoked)"
-                } else {
-                    ""
-                }
+                a.krate,
+                a.version,
+                a.advisories.join(", "),
+                if a.revoked { " (revoked)" } else { "" }
             );
         }
     }

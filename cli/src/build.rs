@@ -247,28 +247,24 @@ fn verify(
     let runtime = tokio::runtime::Runtime::new()?;
     let client = crate::client::Client::new(&args.connection)?;
     let (detail, crate_bytes, provenance) = runtime.block_on(async {
-        let detail: serde_json::Value = client
+        let detail: kiln_wire::submissions::SubmissionDetail = client
             .get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"))
             .await?;
         let crate_bytes = client
             .get_bytes(&format!("/api/v1/crates/{name}/{version}/download"))
             .await?;
-        let digest = detail["artifacts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["kind"] == "provenance")
-            .and_then(|a| a["digest"].as_str())
+        let digest = detail
+            .artifact(kiln_wire::ArtifactKind::Provenance)
             .with_context(|| {
                 format!("{name}@{version} has no provenance (is it a kernel, and built?)")
             })?
-            .to_owned();
+            .digest;
         let provenance = client
             .get_bytes(&format!("/api/kiln/v1/artifacts/{digest}"))
             .await?;
         Ok::<_, anyhow::Error>((detail, crate_bytes, provenance))
     })?;
-    let checksum = kiln_policy::Digest::from_hex(detail["checksum"].as_str().unwrap_or_default())?;
+    let checksum = detail.submission.checksum;
     if kiln_policy::Digest::of(&crate_bytes) != checksum {
         anyhow::bail!("the downloaded .crate does not match the registry's checksum {checksum}");
     }

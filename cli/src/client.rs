@@ -119,7 +119,7 @@ impl Client {
     pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &impl serde::Serialize,
     ) -> Result<T> {
         self.send(
             self.http.post(format!("{}{path}", self.base)).json(body),
@@ -169,9 +169,9 @@ impl Client {
             .await
             .context("reading the server's answer")?;
         if !status.is_success() {
-            let detail = serde_json::from_slice::<serde_json::Value>(&body)
+            let detail = serde_json::from_slice::<kiln_wire::errors::RegistryErrorBody>(&body)
                 .ok()
-                .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_owned))
+                .and_then(|b| b.detail().map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
             bail!("{url}: {status}: {detail}");
         }

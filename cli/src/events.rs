@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use kiln_registry::events::{self, Event};
+use kiln_registry::model::events::{self, Event};
 
 use crate::client::{Client, Connection};
 

@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, Result};
 use clap::Args;
+use kiln_wire::admin::{ImportRequest, Imported};
 
 use crate::client::{Client, Connection};
 
@@ -29,19 +30,18 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let client = Client::new(&args.connection)?;
-        let mut body = serde_json::json!({"crate": name, "version": version});
-        if let Some(upstream) = &args.upstream {
-            body["upstream"] = upstream.clone().into();
-        }
-        let answer: serde_json::Value = client.post_json("/api/kiln/v1/imports", &body).await?;
+        let request = ImportRequest {
+            krate: name.to_owned(),
+            version: version.to_owned(),
+            upstream: args.upstream.clone(),
+        };
+        let answer: Imported = client.post_json("/api/kiln/v1/imports", &request).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&answer)?);
         } else {
             println!(
                 "imported {} from {} ({}); it is queued for audit, build and review",
-                answer["subject"].as_str().unwrap_or(&args.spec),
-                answer["origin"].as_str().unwrap_or("upstream"),
-                answer["checksum"].as_str().unwrap_or("?"),
+                answer.subject, answer.origin, answer.checksum,
             );
         }
         Ok(())

@@ -21,7 +21,8 @@ use kiln_executor::run::{CellRecord, RunRecord};
 use kiln_executor::service::{Executor, ExecutorSettings, PreflightReport};
 use kiln_policy::Keyring;
 use kiln_policy::policy_file::Policy;
-use serde_json::Value;
+use kiln_wire::errors::ExecutorErrorBody;
+use kiln_wire::runs::{BlockedBody, ReplayReport, RunEvent};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -117,7 +118,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
                 .record
                 .cells
                 .iter()
-                .filter(|c| c.status != "ok")
+                .filter(|c| c.status != kiln_executor::run::CellStatus::Ok)
                 .count();
             if failed > 0 {
                 bail!("{failed} cells did not succeed (run {})", finished.id);
@@ -241,11 +242,11 @@ async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome
         .with_context(|| format!("cannot reach the executor at {url}"))?;
     let status = response.status();
     if !status.is_success() {
-        let body: Value = response.json().await.unwrap_or_default();
-        bail!(
-            "the executor answered {status}: {}",
-            body["message"].as_str().unwrap_or("no message")
-        );
+        let message = response
+            .json::<ExecutorErrorBody>()
+            .await
+            .map_or_else(|_| "no message".to_owned(), |body| body.message);
+        bail!("the executor answered {status}: {message}");
     }
     let mut stream = response.bytes_stream();
     let mut buffer = Vec::new();
@@ -255,22 +256,22 @@ async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome
         buffer.extend_from_slice(&chunk.context("reading the executor's events")?);
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=end).collect();
-            let event: Value =
+            let event: RunEvent =
                 serde_json::from_slice(&line).context("an event from the executor")?;
-            match event["event"].as_str().unwrap_or_default() {
-                "preflight" => {
-                    let cells = event["preflight"]["cells"].as_array().map_or(0, Vec::len);
-                    progress = Some(Progress::new(cells));
+            match event {
+                RunEvent::Preflight { preflight } => {
+                    progress = Some(Progress::new(preflight.cells.len()));
                 }
-                "cell-started" => {
+                RunEvent::CellStarted { cell } => {
                     if let Some(p) = &progress {
-                        p.started(event["cell"].as_str().unwrap_or_default());
+                        p.started(&cell);
                     }
                 }
-                "output" => {
-                    let cell = event["cell"].as_str().unwrap_or_default().to_owned();
-                    let bytes = match (event["text"].as_str(), event["base64"].as_str()) {
-                        (Some(text), _) => text.as_bytes().to_vec(),
+                RunEvent::Output {
+                    cell, text, base64, ..
+                } => {
+                    let bytes = match (text, base64) {
+                        (Some(text), _) => text.into_bytes(),
                         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                             .decode(b64)
                             .context("an output chunk")?,
@@ -278,32 +279,23 @@ async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome
                     };
                     outputs.entry(cell).or_default().extend(bytes);
                 }
-                "cell-finished" => {
-                    let record: CellRecord = serde_json::from_value(event["cell"].clone())?;
+                RunEvent::CellFinished { cell } => {
                     if let Some(p) = &progress {
-                        p.finished(&record);
+                        p.finished(&cell);
                     }
                 }
-                "blocked" => {
-                    return Ok(Outcome::Blocked(serde_json::from_value(
-                        event["preflight"].clone(),
-                    )?));
-                }
-                "run-finished" => {
+                RunEvent::Blocked { preflight } => return Ok(Outcome::Blocked(preflight)),
+                RunEvent::RunFinished { id, record } => {
                     if let Some(p) = &progress {
                         p.finish();
                     }
                     return Ok(Outcome::Ran(Finished {
-                        id: event["id"].as_str().unwrap_or_default().to_owned(),
-                        record: serde_json::from_value(event["record"].clone())?,
+                        id,
+                        record,
                         outputs,
                     }));
                 }
-                "error" => bail!(
-                    "the executor: {}",
-                    event["message"].as_str().unwrap_or("failed")
-                ),
-                _ => {}
+                RunEvent::Error { message, .. } => bail!("the executor: {message}"),
             }
         }
     }
@@ -336,42 +328,44 @@ pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot reach the executor at {executor}"))?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
+        let body = response
+            .bytes()
+            .await
+            .context("reading the executor's answer")?;
         anyhow::Ok((status, body))
     })?;
     if status.as_u16() == 422 {
-        let report: PreflightReport = serde_json::from_value(body["preflight"].clone())?;
+        let blocked: BlockedBody =
+            serde_json::from_slice(&body).context("the executor's refusal")?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            println!("{}", serde_json::to_string_pretty(&blocked)?);
         } else {
-            print_blocked(&args.run, &report);
+            print_blocked(&args.run, &blocked.preflight);
         }
         bail!("the replay did not pass preflight; nothing ran");
     }
     if !status.is_success() {
-        bail!(
-            "the executor answered {status}: {}",
-            body["message"].as_str().unwrap_or("no message")
-        );
+        let message = serde_json::from_slice::<ExecutorErrorBody>(&body)
+            .map_or_else(|_| "no message".to_owned(), |body| body.message);
+        bail!("the executor answered {status}: {message}");
     }
+    let report: ReplayReport =
+        serde_json::from_slice(&body).context("the executor's replay report")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{:<20} {:<9} output", "CELL", "REPLAY");
-        for cell in body["cells"].as_array().into_iter().flatten() {
+        for cell in &report.cells {
             println!(
                 "{:<20} {:<9} {}",
-                cell["id"].as_str().unwrap_or_default(),
-                if cell["matches"] == true {
-                    "matches"
-                } else {
-                    "DIFFERS"
-                },
-                cell["replayed"].as_str().unwrap_or("-"),
+                cell.id,
+                if cell.matches { "matches" } else { "DIFFERS" },
+                cell.replayed
+                    .map_or_else(|| "-".to_owned(), |d| d.to_string()),
             );
         }
     }
-    if body["matches"] != true {
+    if !report.matches {
         bail!("the replay of {} differs from the recorded run", args.run);
     }
     Ok(())

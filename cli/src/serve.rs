@@ -32,7 +32,8 @@ pub(crate) struct ServeArgs {
     /// How many versions one user may publish per minute (then 429 with Retry-After).
     #[arg(long, value_name = "N", default_value_t = 120)]
     publish_per_minute: u32,
-    /// The largest publish accepted, in bytes.
+    /// The largest .crate a publish may carry, in bytes (at most the default: every reader of
+    /// .crate files in kiln shares that limit).
     #[arg(long, value_name = "BYTES", default_value_t = kiln_registry::config::DEFAULT_MAX_PUBLISH_BYTES)]
     max_publish_bytes: usize,
     /// The audit policy (default: kiln's built-in defaults, as in policies/default.toml).
@@ -94,6 +95,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| format!("http://{address}"));
     let mut config = RegistryConfig::new(public_url);
     config.auth_required = args.auth_required;
+    if args.max_publish_bytes > kiln_registry::config::DEFAULT_MAX_PUBLISH_BYTES {
+        anyhow::bail!(
+            "--max-publish-bytes {} is over {} bytes, the largest .crate kiln's builders and reviewers read",
+            args.max_publish_bytes,
+            kiln_registry::config::DEFAULT_MAX_PUBLISH_BYTES
+        );
+    }
     config.max_publish_bytes = args.max_publish_bytes;
     config.publish_per_minute = args.publish_per_minute;
     if let Some(path) = &args.policy {
@@ -171,11 +179,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .extensions
             .on_revocation
             .set(Box::new(move || executor.revocations_changed()));
-        let metrics_state = state.clone();
-        let _ = app
-            .extensions
-            .metrics
-            .set(Box::new(move || metrics_state.metrics()));
+        app.metrics
+            .register(|registry| state.executor.metrics.register(registry));
         let _ = app
             .extensions
             .openapi

@@ -7,58 +7,10 @@
 use std::collections::BTreeMap;
 
 use kiln_policy::Digest;
-use serde::{Deserialize, Serialize};
+pub use kiln_wire::runs::{CellError, CellRecord, CellStatus, ReplayedCell, RunRecord};
 
 use crate::notebook::{Notebook, NotebookError};
 use crate::runtime::{Kernel, Metrics, Runtime};
-
-/// One cell's part of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CellRecord {
-    /// The cell's id.
-    pub id: String,
-    /// The kernel's name in the notebook.
-    pub kernel: String,
-    /// The entry point.
-    pub entry: String,
-    /// `ok`, `error` (the call failed: see `error`) or `skipped` (an earlier cell it needs
-    /// failed).
-    pub status: String,
-    /// The input's digest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Digest>,
-    /// The output's digest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Digest>,
-    /// Why the call failed: a stable code and a message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<CellError>,
-    /// Measurements.
-    pub metrics: Metrics,
-}
-
-/// A failed cell's error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CellError {
-    /// `out-of-fuel`, `deadline`, `memory-limit`, `stack-overflow`, `output-limit`,
-    /// `kernel-error`, `trap`, `contract` or `skipped`.
-    pub code: String,
-    /// For people.
-    pub message: String,
-}
-
-/// A whole run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// The notebook's digest.
-    pub notebook: Digest,
-    /// Each kernel's module digest, by the notebook's name for it.
-    pub kernels: BTreeMap<String, Digest>,
-    /// The seed of a deterministic run (clocks fixed, randomness seeded); `None` otherwise.
-    pub seed: Option<u64>,
-    /// The cells, in order.
-    pub cells: Vec<CellRecord>,
-}
 
 /// A run's record and its outputs by digest.
 #[derive(Debug, Clone)]
@@ -134,7 +86,7 @@ pub fn run_observed(
             id: cell.id.clone(),
             kernel: cell.kernel.clone(),
             entry: cell.entry.clone(),
-            status: "skipped".into(),
+            status: CellStatus::Skipped,
             input: None,
             output: None,
             error: None,
@@ -159,7 +111,7 @@ pub fn run_observed(
         match outcome.result {
             Ok(output) => {
                 let digest = Digest::of(&output);
-                record.status = "ok".into();
+                record.status = CellStatus::Ok;
                 record.output = Some(digest);
                 observe(CellEvent::Finished {
                     record: &record,
@@ -169,7 +121,7 @@ pub fn run_observed(
                 outputs.insert(digest, output);
             }
             Err(err) => {
-                record.status = "error".into();
+                record.status = CellStatus::Error;
                 record.error = Some(CellError {
                     code: err.code().into(),
                     message: err.to_string(),
@@ -194,19 +146,6 @@ pub fn run_observed(
         },
         outputs,
     })
-}
-
-/// One cell of a replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayedCell {
-    /// The cell's id.
-    pub id: String,
-    /// The recorded output digest.
-    pub recorded: Option<Digest>,
-    /// The replayed output digest.
-    pub replayed: Option<Digest>,
-    /// Whether they are equal.
-    pub matches: bool,
 }
 
 /// Runs a recorded run again in deterministic mode with its seed and compares each cell's

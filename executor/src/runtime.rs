@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kiln_kernel::abi;
+use kiln_abi as abi;
 use wasmtime::error::Context as _;
 use wasmtime::{
     Caller, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, ModuleExport,
@@ -84,18 +84,8 @@ impl CallError {
     }
 }
 
-/// What one call measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Metrics {
-    /// Fuel consumed.
-    pub fuel: u64,
-    /// Wall time in microseconds.
-    pub wall_us: u64,
-    /// The largest linear memory the kernel had, in bytes.
-    pub peak_memory_bytes: u64,
-    /// Output bytes written.
-    pub output_bytes: u64,
-}
+/// What a call cost (the run record carries it).
+pub use kiln_wire::runs::CellMetrics as Metrics;
 
 /// What one call produced.
 #[derive(Debug, Clone)]
@@ -243,7 +233,7 @@ impl wasmtime_wasi::HostMonotonicClock for FixedMonotonicClock {
 impl Runtime {
     /// A runtime with the pooling allocator sized for `slots` concurrent calls.
     pub fn new(slots: u32) -> wasmtime::Result<Self> {
-        let mut config = crate::engine::config();
+        let mut config = kiln_engine::config();
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(slots)
             .total_memories(slots)

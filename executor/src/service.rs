@@ -2,27 +2,30 @@
 //! HTTP API ([`crate::api`]).
 //!
 //! An [`Executor`] holds one wasmtime [`Runtime`], a [`Fetcher`] for the registry, one
-//! [`Preflight`] (the trusted keys and the execution policy) and a [`RunStore`]. It keeps, in
-//! memory, each kernel's fetched artifacts (by crate and version, for as long as they pass
-//! preflight), each loaded module (by manifest digest) and the last verified revocation list,
-//! which a background task refreshes; a list that can no longer be refreshed grows stale and the
-//! preflight then refuses every cell.
+//! [`Preflight`] (the trusted keys and the execution policy) and a [`RunStore`], and in memory
+//! the [`caches`](crate::caches) of fetched artifacts and loaded modules and the
+//! [`revocation list`](crate::revocations).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use kiln_policy::Keyring;
 use kiln_policy::policy_file::Policy;
-use kiln_policy::preflight::{Attestation, CellContract, Pins, Preflight, PreflightInput, Reason};
-use kiln_policy::revocation::RevocationList;
-use kiln_policy::{Digest, Keyring, Verifier};
-use serde::{Deserialize, Serialize};
+use kiln_policy::preflight::{
+    Attestation, CellContract, Pins, Preflight, PreflightInput, Reason, ReasonCode,
+};
+use kiln_wire::runs::CellStatus;
+pub use kiln_wire::runs::{CellPreflight, PreflightReport, ReplayReport};
+
+use crate::caches::{ArtifactCache, ModuleCache};
+use crate::metrics::{CodeLabels, ExecutorMetrics};
+use crate::revocations::RevocationState;
 
 use crate::fetch::{FetchError, Fetcher, KernelArtifacts};
 use crate::notebook::{Notebook, NotebookError};
-use crate::run::{self, CellEvent, LoadedKernel, ReplayedCell, RunResult};
+use crate::run::{self, CellEvent, LoadedKernel, RunResult};
 use crate::runtime::{Runtime, VerifiedBytes};
 use crate::store::{RunStore, StoredRun};
 
@@ -62,34 +65,6 @@ pub enum ExecutorError {
     Runtime(String),
 }
 
-/// One cell's preflight.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CellPreflight {
-    /// The cell's id.
-    pub id: String,
-    /// The kernel's name in the notebook.
-    pub kernel: String,
-    /// Whether it may run.
-    pub allow: bool,
-    /// Every reason it may not, each with a stable code.
-    #[schema(value_type = Vec<Object>)]
-    pub reasons: Vec<Reason>,
-    /// Whether the signed `.cwasm` is used (else the verified `.wasm` is compiled here).
-    pub precompiled: bool,
-}
-
-/// A notebook's preflight: it runs only when every kernel cell is allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PreflightReport {
-    /// The notebook's digest.
-    #[schema(value_type = String)]
-    pub notebook: Digest,
-    /// Whether every kernel cell may run.
-    pub allow: bool,
-    /// Each kernel cell, in order.
-    pub cells: Vec<CellPreflight>,
-}
-
 /// A notebook after preflight, ready to run when [`PreflightReport::allow`].
 #[derive(Debug)]
 pub struct Prepared {
@@ -102,140 +77,15 @@ pub struct Prepared {
     kernels: BTreeMap<String, LoadedKernel>,
 }
 
-/// A replay's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReplayReport {
-    /// The run replayed.
-    pub run: String,
-    /// Whether every cell's output digest matched.
-    pub matches: bool,
-    /// Each cell.
-    #[schema(value_type = Vec<Object>)]
-    pub cells: Vec<ReplayedCell>,
-}
-
-/// The executor's counters, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ExecutorMetrics {
-    /// Runs by outcome: every cell ok, some cell failed, blocked by preflight.
-    pub runs_ok: AtomicU64,
-    /// Runs in which some cell did not succeed.
-    pub runs_failed: AtomicU64,
-    /// Notebooks refused by preflight.
-    pub runs_blocked: AtomicU64,
-    /// Requests turned away because the executor was full.
-    pub rejected_busy: AtomicU64,
-    /// Kernel cells called.
-    pub cells: AtomicU64,
-    /// Fuel consumed by all cells.
-    pub fuel: AtomicU64,
-    /// Wall time of all cells, in microseconds.
-    pub cell_wall_us: AtomicU64,
-    /// Preflight refusals by reason code.
-    pub denials: Mutex<BTreeMap<String, u64>>,
-}
-
-impl ExecutorMetrics {
-    /// The counters in the Prometheus text format; `in_flight` is the gauge of running requests.
-    pub fn render(&self, in_flight: usize, stored_runs: usize) -> String {
-        let mut out = String::new();
-        let mut metric = |kind: &str, name: &str, help: &str, samples: &[(String, f64)]| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, value) in samples {
-                out.push_str(&format!("{name}{labels} {value}\n"));
-            }
-        };
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
-        metric(
-            "counter",
-            "kiln_executor_runs_total",
-            "Notebook runs by outcome.",
-            &[
-                ("{outcome=\"ok\"}".into(), load(&self.runs_ok)),
-                ("{outcome=\"failed\"}".into(), load(&self.runs_failed)),
-                ("{outcome=\"blocked\"}".into(), load(&self.runs_blocked)),
-            ],
-        );
-        metric(
-            "counter",
-            "kiln_executor_rejected_total",
-            "Requests answered 503 because every slot and queue place was taken.",
-            &[(String::new(), load(&self.rejected_busy))],
-        );
-        metric(
-            "counter",
-            "kiln_executor_cells_total",
-            "Kernel cells called.",
-            &[(String::new(), load(&self.cells))],
-        );
-        metric(
-            "counter",
-            "kiln_executor_fuel_total",
-            "Fuel consumed by kernel cells.",
-            &[(String::new(), load(&self.fuel))],
-        );
-        metric(
-            "counter",
-            "kiln_executor_cell_seconds_total",
-            "Wall time of kernel cells.",
-            &[(String::new(), load(&self.cell_wall_us) / 1e6)],
-        );
-        let denials: Vec<(String, f64)> = self
-            .denials
-            .lock()
-            .expect("denial counters")
-            .iter()
-            .map(|(code, n)| (format!("{{code=\"{code}\"}}"), *n as f64))
-            .collect();
-        metric(
-            "counter",
-            "kiln_executor_preflight_denials_total",
-            "Cells refused by preflight, by reason code.",
-            &denials,
-        );
-        metric(
-            "gauge",
-            "kiln_executor_in_flight",
-            "Requests running or waiting for a slot.",
-            &[(String::new(), in_flight as f64)],
-        );
-        metric(
-            "gauge",
-            "kiln_executor_stored_runs",
-            "Runs in the run store.",
-            &[(String::new(), stored_runs as f64)],
-        );
-        out
-    }
-}
-
-/// The last revocation list fetched and verified, or why there is none.
-#[derive(Debug, Default)]
-struct Revocations {
-    list: Option<Arc<RevocationList>>,
-    error: Option<String>,
-}
-
-/// The fetched artifacts of one kernel kept this long before they are fetched again.
-const ARTIFACTS_TTL: Duration = Duration::from_secs(300);
-/// At most this many kernels' artifacts and loaded modules are kept in memory.
-const KERNEL_CACHE_LIMIT: usize = 256;
-
-struct CachedArtifacts {
-    artifacts: Arc<KernelArtifacts>,
-    fetched: std::time::Instant,
-}
-
 /// The executor.
 pub struct Executor {
     runtime: Runtime,
     fetcher: Fetcher,
     preflight: Preflight,
     compatibility: String,
-    artifacts: Mutex<HashMap<(String, String), CachedArtifacts>>,
-    loaded: Mutex<HashMap<Digest, crate::runtime::Kernel>>,
-    revocations: RwLock<Revocations>,
-    revocations_changed: std::sync::atomic::AtomicBool,
+    artifacts: ArtifactCache,
+    loaded: ModuleCache,
+    revocations: RevocationState,
     store: RunStore,
     /// Counters for `/metrics`.
     pub metrics: ExecutorMetrics,
@@ -263,7 +113,7 @@ impl Executor {
     pub fn new(settings: ExecutorSettings) -> Result<Arc<Self>, ExecutorError> {
         let runtime = Runtime::new(settings.slots)
             .map_err(|err| ExecutorError::Runtime(format!("{err:#}")))?;
-        let compatibility = crate::engine::compatibility_hash(runtime.engine());
+        let compatibility = kiln_engine::compatibility_hash(runtime.engine());
         let store = RunStore::open(&settings.data_dir.join("runs"))?;
         let fetcher = Fetcher::new(
             &settings.registry,
@@ -275,20 +125,20 @@ impl Executor {
             settings.policy.execution.clone(),
             settings.policy.wasm.clone(),
         );
-        let executor = Arc::new(Self {
+        let metrics = ExecutorMetrics::default();
+        metrics.stored_runs.set(store.len() as i64);
+        Ok(Arc::new(Self {
             runtime,
             fetcher,
             preflight,
             compatibility,
-            artifacts: Mutex::new(HashMap::new()),
-            loaded: Mutex::new(HashMap::new()),
-            revocations: RwLock::new(Revocations::default()),
-            revocations_changed: std::sync::atomic::AtomicBool::new(false),
+            artifacts: ArtifactCache::default(),
+            loaded: ModuleCache::default(),
+            revocations: RevocationState::default(),
             store,
-            metrics: ExecutorMetrics::default(),
+            metrics,
             settings,
-        });
-        Ok(executor)
+        }))
     }
 
     /// The run store.
@@ -305,31 +155,14 @@ impl Executor {
     /// (The registry in the same process calls this after every revocation; a separate
     /// executor learns of revocations within its refresh interval.)
     pub fn revocations_changed(&self) {
-        self.revocations_changed.store(true, Ordering::SeqCst);
+        self.revocations.mark_changed();
     }
 
     /// Fetches and verifies the revocation list; on failure the last good list stays (and ages).
     pub async fn refresh_revocations(&self) {
-        let fetched = self
-            .fetcher
-            .revocations()
-            .await
-            .map_err(|err| err.to_string());
-        let verified = fetched.and_then(|json| {
-            RevocationList::verify(&Verifier::new(self.preflight.keyring()), &json)
-                .map_err(|err| format!("the registry's revocation list: {err}"))
-        });
-        let mut state = self.revocations.write().expect("revocation state");
-        match verified {
-            Ok(list) => {
-                state.list = Some(Arc::new(list));
-                state.error = None;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot refresh the revocation list");
-                state.error = Some(err);
-            }
-        }
+        self.revocations
+            .refresh(&self.fetcher, self.preflight.keyring())
+            .await;
     }
 
     /// Refreshes the revocation list now and then every `revocation_refresh`, until `stop`
@@ -355,41 +188,21 @@ impl Executor {
         krate: &str,
         version: &str,
     ) -> Result<Arc<KernelArtifacts>, FetchError> {
-        let key = (krate.to_owned(), version.to_owned());
-        if let Some(cached) = self.artifacts.lock().expect("artifact cache").get(&key)
-            && cached.fetched.elapsed() < ARTIFACTS_TTL
-        {
-            return Ok(cached.artifacts.clone());
+        if let Some(cached) = self.artifacts.get(krate, version) {
+            return Ok(cached);
         }
         let artifacts = Arc::new(self.fetcher.kernel(krate, version).await?);
-        let mut cache = self.artifacts.lock().expect("artifact cache");
-        if cache.len() >= KERNEL_CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(
-            key,
-            CachedArtifacts {
-                artifacts: artifacts.clone(),
-                fetched: std::time::Instant::now(),
-            },
-        );
+        self.artifacts.put(krate, version, artifacts.clone());
         Ok(artifacts)
-    }
-
-    fn forget_artifacts(&self, krate: &str, version: &str) {
-        self.artifacts
-            .lock()
-            .expect("artifact cache")
-            .remove(&(krate.to_owned(), version.to_owned()));
     }
 
     /// Parses `bytes` as a notebook, fetches its kernels and decides every cell's preflight; when
     /// every cell is allowed, loads the kernels so that [`Executor::execute`] can run them.
     pub async fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, ExecutorError> {
         let notebook = Notebook::parse(&bytes)?;
-        if self.revocations_changed.swap(false, Ordering::SeqCst) {
-            self.refresh_revocations().await;
-        }
+        self.revocations
+            .refresh_if_changed(&self.fetcher, self.preflight.keyring())
+            .await;
         let mut fetched = BTreeMap::new();
         for (name, lock) in &notebook.kernels {
             fetched.insert(
@@ -397,10 +210,7 @@ impl Executor {
                 self.artifacts(&lock.krate, &lock.version).await,
             );
         }
-        let (revocations, revocation_error) = {
-            let state = self.revocations.read().expect("revocation state");
-            (state.list.clone(), state.error.clone())
-        };
+        let (revocations, revocation_error) = self.revocations.current();
         let now = now_ms();
         let mut cells = Vec::new();
         for cell in notebook.kernel_cells() {
@@ -408,15 +218,15 @@ impl Executor {
             let mut precompiled = false;
             let reasons = match (&fetched[&cell.kernel], &revocations) {
                 (Err(FetchError::Revoked(message)), _) => vec![Reason {
-                    code: "revoked".into(),
+                    code: ReasonCode::Revoked,
                     message: format!("{}@{}: {message}", lock.krate, lock.version),
                 }],
                 (Err(err), _) => vec![Reason {
-                    code: "unavailable".into(),
+                    code: ReasonCode::Unavailable,
                     message: format!("{}@{}: {err}", lock.krate, lock.version),
                 }],
                 (Ok(_), None) => vec![Reason {
-                    code: "revocation-list-unavailable".into(),
+                    code: ReasonCode::RevocationListUnavailable,
                     message: format!(
                         "no verified revocation list from the registry: {}",
                         revocation_error.as_deref().unwrap_or("not fetched yet")
@@ -454,10 +264,14 @@ impl Executor {
             };
             if !reasons.is_empty() {
                 // What was fetched may be out of date (a review added, a version revoked).
-                self.forget_artifacts(&lock.krate, &lock.version);
-                let mut denials = self.metrics.denials.lock().expect("denial counters");
+                self.artifacts.forget(&lock.krate, &lock.version);
                 for reason in &reasons {
-                    *denials.entry(reason.code.clone()).or_default() += 1;
+                    self.metrics
+                        .denials
+                        .get_or_create(&CodeLabels {
+                            code: reason.code.to_string(),
+                        })
+                        .inc();
                 }
             }
             cells.push(CellPreflight {
@@ -492,7 +306,7 @@ impl Executor {
                 );
             }
         } else {
-            self.metrics.runs_blocked.fetch_add(1, Ordering::Relaxed);
+            self.metrics.run("blocked");
         }
         Ok(Prepared {
             notebook,
@@ -509,13 +323,8 @@ impl Executor {
         artifacts: &KernelArtifacts,
         precompiled: bool,
     ) -> Result<crate::runtime::Kernel, ExecutorError> {
-        if let Some(kernel) = self
-            .loaded
-            .lock()
-            .expect("module cache")
-            .get(&artifacts.manifest_digest)
-        {
-            return Ok(kernel.clone());
+        if let Some(kernel) = self.loaded.get(&artifacts.manifest_digest) {
+            return Ok(kernel);
         }
         let verified_cwasm = match (&artifacts.cwasm, artifacts.manifest.cwasm) {
             (Some(bytes), Some(digest)) if precompiled => VerifiedBytes::new(bytes, &digest),
@@ -533,11 +342,7 @@ impl Executor {
                 artifacts.manifest.krate, artifacts.manifest.version
             ))
         })?;
-        let mut loaded = self.loaded.lock().expect("module cache");
-        if loaded.len() >= KERNEL_CACHE_LIMIT {
-            loaded.clear();
-        }
-        loaded.insert(artifacts.manifest_digest, kernel.clone());
+        self.loaded.put(artifacts.manifest_digest, kernel.clone());
         Ok(kernel)
     }
 
@@ -560,21 +365,16 @@ impl Executor {
         )?;
         let mut all_ok = true;
         for cell in &result.record.cells {
-            all_ok &= cell.status == "ok";
-            self.metrics.cells.fetch_add(1, Ordering::Relaxed);
+            all_ok &= cell.status == CellStatus::Ok;
+            self.metrics.cells.inc();
+            self.metrics.fuel.inc_by(cell.metrics.fuel);
             self.metrics
-                .fuel
-                .fetch_add(cell.metrics.fuel, Ordering::Relaxed);
-            self.metrics
-                .cell_wall_us
-                .fetch_add(cell.metrics.wall_us, Ordering::Relaxed);
+                .cell_seconds
+                .inc_by(cell.metrics.wall_us as f64 / 1e6);
         }
-        if all_ok {
-            self.metrics.runs_ok.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.metrics.runs_failed.fetch_add(1, Ordering::Relaxed);
-        }
+        self.metrics.run(if all_ok { "ok" } else { "failed" });
         let stored = self.store.save(&prepared.bytes, &result, now_ms())?;
+        self.metrics.stored_runs.set(self.store.len() as i64);
         Ok((stored, result))
     }
 

@@ -205,7 +205,7 @@ fn toml_string(s: &str) -> String {
 /// The registries a dependency may come from besides `registry_index`: the policy's, and the
 /// aliases of this registry.
 fn own_sources(policy: &Policy, registry_aliases: &[String]) -> BTreeSet<String> {
-    let mut allowed = policy.allow_registries.clone();
+    let mut allowed = policy.sources.allow_registries.clone();
     allowed.extend(registry_aliases.iter().cloned());
     allowed
 }
@@ -276,8 +276,8 @@ impl Auditor<'_> {
                 typosquat::check(
                     &subject.name,
                     input.approved_names.iter().map(String::as_str),
-                    policy.typosquat_distance,
-                    policy.typosquat_action,
+                    policy.typosquat.max_distance,
+                    policy.typosquat.action,
                 )
                 .into_iter()
                 .map(|f| f.about(&subject.name, &subject.version)),

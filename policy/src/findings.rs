@@ -1,9 +1,12 @@
 //! Findings and verdicts, shared by every check.
 //!
-//! A finding has a stable code (`wasm-import-denied`, `abi-missing-alloc`, …), a severity and a
-//! message for people. The verdict of a set of findings is the worst severity in it.
+//! A finding has a stable code ([`FindingCode`]: `wasm-import-denied`, `abi-missing-alloc`, …),
+//! a severity and a message for people. The verdict of a set of findings is the worst severity in
+//! it.
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::codes::FindingCode;
 
 /// How much a finding weighs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -17,11 +20,22 @@ pub enum Severity {
     Deny,
 }
 
+impl Severity {
+    /// The severity's name (`info`, `review`, `deny`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Review => "review",
+            Severity::Deny => "deny",
+        }
+    }
+}
+
 /// One thing a check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// A stable, machine-readable code.
-    pub code: String,
+    pub code: FindingCode,
     /// How much it weighs.
     pub severity: Severity,
     /// What was found, for people.
@@ -33,9 +47,9 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with `code`, `severity` and `message`.
-    pub fn new(code: &str, severity: Severity, message: impl Into<String>) -> Self {
+    pub fn new(code: FindingCode, severity: Severity, message: impl Into<String>) -> Self {
         Self {
-            code: code.to_owned(),
+            code,
             severity,
             message: message.into(),
             subject: None,
@@ -55,17 +69,17 @@ impl Finding {
     }
 
     /// A deny finding.
-    pub fn deny(code: &str, message: impl Into<String>) -> Self {
+    pub fn deny(code: FindingCode, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Deny, message)
     }
 
     /// A review finding.
-    pub fn review(code: &str, message: impl Into<String>) -> Self {
+    pub fn review(code: FindingCode, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Review, message)
     }
 
     /// An info finding.
-    pub fn info(code: &str, message: impl Into<String>) -> Self {
+    pub fn info(code: FindingCode, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Info, message)
     }
 }
@@ -109,9 +123,9 @@ mod tests {
     #[test]
     fn the_worst_finding_decides() {
         assert_eq!(Verdict::of(&[]), Verdict::Pass);
-        let info = Finding::info("a", "x");
-        let review = Finding::review("b", "x");
-        let deny = Finding::deny("c", "x");
+        let info = Finding::info(FindingCode::WasmMemoryUnbounded, "x");
+        let review = Finding::review(FindingCode::BuildScript, "x");
+        let deny = Finding::deny(FindingCode::Banned, "x");
         assert_eq!(Verdict::of([&info]), Verdict::Pass);
         assert_eq!(Verdict::of([&info, &review]), Verdict::NeedsReview);
         assert_eq!(Verdict::of([&review, &deny, &info]), Verdict::Deny);

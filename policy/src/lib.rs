@@ -24,6 +24,8 @@ pub mod audit;
 mod base64_bytes;
 pub mod bundle;
 pub mod checks;
+pub mod codes;
+pub mod config;
 pub mod digest;
 pub mod dsse;
 pub mod findings;

@@ -7,23 +7,26 @@
 //! bundle: a bundle is verified once per [`Preflight`] (one keyring), and later decisions about
 //! the same artifact only look it up.
 
+pub mod cfg;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::cfg::ExecutionPolicy;
 use crate::attest::{Expectation, Verified, Verifier};
 use crate::checks::wasm::{AllowedFunctions, WasmPolicy};
+pub use crate::codes::ReasonCode;
 use crate::digest::Digest;
 use crate::intoto::StatementKind;
 use crate::keyring::Keyring;
 use crate::manifest::ArtifactManifest;
-use crate::policy_file::ExecutionPolicy;
 use crate::revocation::RevocationList;
 use crate::slsa::Provenance;
 
 /// The host module every kernel may import from (the ABI itself).
-const HOST_MODULE: &str = kiln_kernel::abi::HOST_MODULE;
+const HOST_MODULE: &str = kiln_abi::HOST_MODULE;
 
 /// A cell's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +98,7 @@ pub struct PreflightInput<'a> {
 pub struct Reason {
     /// A stable code (`digest-mismatch`, `revoked`, `missing-statement`, `import-not-granted`,
     /// …).
-    pub code: String,
+    pub code: ReasonCode,
     /// What is wrong, for people.
     pub message: String,
 }
@@ -204,11 +207,8 @@ impl Preflight {
     /// Decides whether `input.cell` may run `input.manifest`'s artifact.
     pub fn decide(&self, input: &PreflightInput<'_>) -> Decision {
         let mut reasons = Vec::new();
-        let mut deny = |code: &str, message: String| {
-            reasons.push(Reason {
-                code: code.to_owned(),
-                message,
-            });
+        let mut deny = |code: ReasonCode, message: String| {
+            reasons.push(Reason { code, message });
         };
         let m = input.manifest;
         let what = format!("{}@{}", m.krate, m.version);
@@ -216,7 +216,7 @@ impl Preflight {
         // Pins.
         if m.wasm != input.pins.wasm {
             deny(
-                "digest-mismatch",
+                ReasonCode::DigestMismatch,
                 format!(
                     "{what}: the module is {} but the notebook pins {}",
                     m.wasm, input.pins.wasm
@@ -227,7 +227,7 @@ impl Preflight {
             && m.cwasm != Some(pinned)
         {
             deny(
-                "digest-mismatch",
+                ReasonCode::DigestMismatch,
                 format!("{what}: the precompiled module is not the pinned {pinned}"),
             );
         }
@@ -236,7 +236,7 @@ impl Preflight {
         let age_ms = input.now_ms.saturating_sub(input.revocations.issued_at_ms);
         if age_ms > self.execution.revocation_max_age_secs.saturating_mul(1000) {
             deny(
-                "revocation-list-stale",
+                ReasonCode::RevocationListStale,
                 format!(
                     "the revocation list is {} s old; the policy allows {} s",
                     age_ms / 1000,
@@ -249,7 +249,10 @@ impl Preflight {
             .flatten()
         {
             if let Some(reason) = input.revocations.reason(&digest) {
-                deny("revoked", format!("{what}: {digest} is revoked: {reason}"));
+                deny(
+                    ReasonCode::Revoked,
+                    format!("{what}: {digest} is revoked: {reason}"),
+                );
             }
         }
 
@@ -284,7 +287,7 @@ impl Preflight {
                 if !failures.is_empty() {
                     message.push_str(&format!(" (refused bundles: {})", failures.join("; ")));
                 }
-                deny("missing-statement", message);
+                deny(ReasonCode::MissingStatement, message);
             }
         }
         if let Some((digest, result)) = found.get(&StatementKind::Provenance)
@@ -294,16 +297,16 @@ impl Preflight {
                 .contains(&input.manifest_digest)
         {
             deny(
-                "manifest-unsigned",
+                ReasonCode::ManifestUnsigned,
                 format!("{what}: the provenance does not name this manifest"),
             );
         }
 
         // The entry point.
-        let export = format!("{}{}", kiln_kernel::abi::ENTRY_PREFIX, input.cell.entry);
+        let export = format!("{}{}", kiln_abi::ENTRY_PREFIX, input.cell.entry);
         if !m.entries.iter().any(|e| e.name == input.cell.entry) || !m.exports.contains(&export) {
             deny(
-                "entry-missing",
+                ReasonCode::EntryMissing,
                 format!(
                     "{what} has no entry point `{}` (it has: {})",
                     input.cell.entry,
@@ -333,7 +336,7 @@ impl Preflight {
         for import in &m.imports {
             if !granted(&import.module, &import.name) {
                 deny(
-                    "import-not-granted",
+                    ReasonCode::ImportNotGranted,
                     format!(
                         "{what} imports {}.{}, which the cell does not grant",
                         import.module, import.name
@@ -351,7 +354,7 @@ impl Preflight {
             });
             if !allowed {
                 deny(
-                    "grant-not-allowed",
+                    ReasonCode::GrantNotAllowed,
                     format!("the cell grants `{grant}`, which the policy does not allow"),
                 );
             }
@@ -375,7 +378,7 @@ impl Preflight {
         ] {
             if asked > max {
                 deny(
-                    "limit-exceeded",
+                    ReasonCode::LimitExceeded,
                     format!("the cell asks for {name} = {asked}; the policy allows at most {max}"),
                 );
             }

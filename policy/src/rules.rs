@@ -6,10 +6,12 @@
 //! input document is `{"report": <the audit report so far>, "crates": [<cargo metadata facts>]}`;
 //! `docs/audit-report.md` describes both. `policies/rules/` holds a shipped example.
 
+pub mod cfg;
+
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::findings::{Finding, Severity};
+use crate::findings::{Finding, FindingCode, Severity};
 
 /// The package every rule file declares.
 pub const PACKAGE: &str = "kiln.rules";
@@ -152,10 +154,13 @@ impl Rules {
 
 fn finding(item: &serde_json::Value, severity: Severity) -> Option<Finding> {
     if let Some(message) = item.as_str() {
-        return Some(Finding::new("rule", severity, message));
+        return Some(Finding::new(FindingCode::Rule, severity, message));
     }
     let message = item.get("message")?.as_str()?;
-    let code = item.get("code").and_then(|c| c.as_str()).unwrap_or("rule");
+    let code = item
+        .get("code")
+        .and_then(|c| c.as_str())
+        .map_or(FindingCode::Rule, FindingCode::from);
     let mut finding = Finding::new(code, severity, message);
     if let Some(subject) = item.get("subject").and_then(|s| s.as_str()) {
         finding = finding.with_subject(subject);

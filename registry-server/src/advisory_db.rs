@@ -4,6 +4,7 @@
 //! loaded and checked beside the old one, and only then swapped in, so a failed or corrupt sync
 //! leaves the old database in place.
 
+pub use kiln_wire::admin::SyncOutcome;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -36,26 +37,6 @@ pub enum SyncError {
         /// Why.
         message: String,
     },
-}
-
-/// What a sync did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SyncOutcome {
-    /// The revision before (none when there was no database).
-    pub before: Option<String>,
-    /// The revision after.
-    pub after: String,
-    /// Advisories after.
-    pub advisories: usize,
-    /// The newest advisory's date after.
-    pub newest: String,
-}
-
-impl SyncOutcome {
-    /// Whether the database changed.
-    pub fn changed(&self) -> bool {
-        self.before.as_deref() != Some(self.after.as_str())
-    }
 }
 
 /// Whether `source` names a git repository rather than a plain directory.

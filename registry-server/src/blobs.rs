@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -34,6 +35,12 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     fn get<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<Option<Bytes>, BlobError>>;
     /// Whether a blob with `digest` is stored.
     fn contains<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, BlobError>>;
+    /// The size of the blob with `digest`, without reading it; `None` when absent.
+    fn size<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<Option<u64>, BlobError>>;
+    /// Every stored blob with when it was written.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>, BlobError>>;
+    /// Removes the blob with `digest` (a no-op when absent).
+    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<(), BlobError>>;
     /// Where the blobs are, for logs.
     fn describe(&self) -> String;
 }
@@ -99,6 +106,31 @@ fn write_blob(root: &Path, bytes: &[u8], digest: &Digest) -> Result<(), BlobErro
     Ok(())
 }
 
+/// The blobs under `root` (`sha256/ab/abcd…`) and their modification times; other files are
+/// not blobs and are left out.
+fn list_dir(root: &Path) -> Result<Vec<(Digest, SystemTime)>, BlobError> {
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(root).map_err(io)? {
+        let shard = shard.map_err(io)?;
+        if !shard.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(shard.path()).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let Some(digest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|hex| Digest::from_hex(hex).ok())
+            else {
+                continue;
+            };
+            let modified = entry.metadata().map_err(io)?.modified().map_err(io)?;
+            out.push((digest, modified));
+        }
+    }
+    Ok(out)
+}
+
 impl BlobStore for FsBlobStore {
     fn put(&self, bytes: Bytes) -> BoxFuture<'_, Result<Digest, BlobError>> {
         Box::pin(async move {
@@ -127,6 +159,34 @@ impl BlobStore for FsBlobStore {
             tokio::fs::try_exists(self.path_of(digest))
                 .await
                 .map_err(io)
+        })
+    }
+
+    fn size<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<Option<u64>, BlobError>> {
+        Box::pin(async move {
+            match tokio::fs::metadata(self.path_of(digest)).await {
+                Ok(meta) => Ok(Some(meta.len())),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(err) => Err(io(err)),
+            }
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>, BlobError>> {
+        Box::pin(async move {
+            let root = self.root.join("sha256");
+            tokio::task::spawn_blocking(move || list_dir(&root))
+                .await
+                .map_err(|err| BlobError::Io(err.to_string()))?
+        })
+    }
+
+    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<(), BlobError>> {
+        Box::pin(async move {
+            match tokio::fs::remove_file(self.path_of(digest)).await {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io(err)),
+                _ => Ok(()),
+            }
         })
     }
 
@@ -208,6 +268,45 @@ impl BlobStore for ObjectBlobStore {
         })
     }
 
+    fn size<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<Option<u64>, BlobError>> {
+        Box::pin(async move {
+            match self.store.head(&object_path(digest)).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(err) => Err(object_error(err)),
+            }
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>, BlobError>> {
+        use futures::TryStreamExt as _;
+        Box::pin(async move {
+            let prefix = object_store::path::Path::from("sha256");
+            let objects: Vec<object_store::ObjectMeta> = self
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(object_error)?;
+            Ok(objects
+                .into_iter()
+                .filter_map(|meta| {
+                    let digest = Digest::from_hex(meta.location.filename()?).ok()?;
+                    Some((digest, SystemTime::from(meta.last_modified)))
+                })
+                .collect())
+        })
+    }
+
+    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<(), BlobError>> {
+        Box::pin(async move {
+            match self.store.delete(&object_path(digest)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(err) => Err(object_error(err)),
+            }
+        })
+    }
+
     fn describe(&self) -> String {
         self.description.clone()
     }
@@ -235,6 +334,16 @@ mod tests {
         let absent = Digest::of(b"absent");
         assert!(store.get(&absent).await.unwrap().is_none());
         assert!(!store.contains(&absent).await.unwrap());
+        assert_eq!(store.size(&digest).await.unwrap(), Some(11));
+        assert_eq!(store.size(&absent).await.unwrap(), None);
+        let listed: Vec<Digest> = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(listed, [digest]);
         std::fs::write(store.path_of(&digest), b"tampered").unwrap();
         assert!(matches!(store.get(&digest).await, Err(BlobError::Corrupt(d)) if d == digest));
     }
@@ -249,5 +358,10 @@ mod tests {
         assert_eq!(store.get(&digest).await.unwrap().unwrap(), &b"x"[..]);
         assert!(store.contains(&digest).await.unwrap());
         assert!(store.get(&Digest::of(b"y")).await.unwrap().is_none());
+        assert_eq!(store.size(&digest).await.unwrap(), Some(1));
+        assert_eq!(store.list().await.unwrap().len(), 1);
+        store.delete(&digest).await.unwrap();
+        assert!(!store.contains(&digest).await.unwrap());
+        assert!(store.list().await.unwrap().is_empty());
     }
 }

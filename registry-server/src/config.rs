@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use kiln_policy::policy_file::Policy;
 
-use crate::tarball;
-
-/// The default largest publish body: 10 MiB.
-pub const DEFAULT_MAX_PUBLISH_BYTES: usize = 10 * 1024 * 1024;
+/// The default (and largest) `.crate` a publish may carry: the compressed limit every reader
+/// of `.crate` files shares, so that nothing the registry accepts is refused later.
+pub const DEFAULT_MAX_PUBLISH_BYTES: usize =
+    kiln_crate_archive::Limits::DEFAULT_MAX_COMPRESSED_BYTES as usize;
 
 /// The registry's settings.
 #[derive(Debug, Clone)]
@@ -17,10 +17,8 @@ pub struct RegistryConfig {
     pub public_url: String,
     /// Whether every request, index reads included, needs a token.
     pub auth_required: bool,
-    /// The largest publish body accepted.
+    /// The largest `.crate` a publish may carry (at most [`DEFAULT_MAX_PUBLISH_BYTES`]).
     pub max_publish_bytes: usize,
-    /// Limits on the contents of a `.crate`.
-    pub tarball_limits: tarball::Limits,
     /// How many attempts an audit or build job gets before it is dead-lettered.
     pub job_attempts: i64,
     /// How many versions one user may publish per minute.
@@ -40,7 +38,6 @@ impl RegistryConfig {
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             auth_required: false,
             max_publish_bytes: DEFAULT_MAX_PUBLISH_BYTES,
-            tarball_limits: tarball::Limits::default(),
             job_attempts: 5,
             publish_per_minute: 120,
             policy: Policy::parse("", "built-in defaults").expect("the built-in policy is valid"),
@@ -52,6 +49,18 @@ impl RegistryConfig {
     /// The sparse index URL Cargo is given (`sparse+…/index/`).
     pub fn index_url(&self) -> String {
         format!("sparse+{}/index/", self.public_url)
+    }
+
+    /// The limits a `.crate` published here must meet: kiln's shared limits, with this
+    /// registry's publish size.
+    pub fn crate_limits(&self) -> kiln_crate_archive::Limits {
+        let limits = kiln_crate_archive::Limits::default();
+        kiln_crate_archive::Limits {
+            max_compressed_bytes: limits
+                .max_compressed_bytes
+                .min(self.max_publish_bytes as u64),
+            ..limits
+        }
     }
 
     /// Where a person gets a token.

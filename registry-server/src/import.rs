@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use kiln_policy::Digest;
+use kiln_wire::DependencyKind;
 use serde::Deserialize;
 
 use crate::names;
@@ -91,7 +92,7 @@ struct IndexDep {
     #[serde(default)]
     target: Option<String>,
     #[serde(default)]
-    kind: Option<String>,
+    kind: Option<DependencyKind>,
     #[serde(default)]
     registry: Option<String>,
     #[serde(default)]
@@ -124,7 +125,7 @@ impl IndexLine {
                         optional: dep.optional,
                         default_features: dep.default_features,
                         target: dep.target,
-                        kind: dep.kind.unwrap_or_else(|| "normal".into()),
+                        kind: dep.kind.unwrap_or(DependencyKind::Normal),
                         registry: dep.registry,
                         explicit_name_in_toml: alias,
                     }

@@ -5,40 +5,50 @@
 //! only a reviewer's approval puts it in the sparse index. Every change is recorded in a
 //! hash-chained event log.
 //!
-//! - [`api`]: every route, in one table, and the HTTP error type;
-//! - [`db`]: SQLite or PostgreSQL through one set of queries; [`blobs`]: content-addressed storage;
-//! - [`publish`], [`tarball`], [`names`]: what a publish must satisfy;
-//! - [`tokens`], [`events`], [`jobs`]: tokens, the event log, the job queue.
+//! - [`api`]: every route, in one table, the extractors that check tokens, and the HTTP error
+//!   type; handlers only extract, call the layers below, and answer;
+//! - [`publish`], [`review`], [`work`], [`revocation`], [`reaudit`], [`submissions`], [`gc`]:
+//!   what the registry does, each built on the model;
+//! - [`model`]: every SQL statement and every guarded state transition;
+//! - [`db`]: SQLite or PostgreSQL through one set of queries; [`blobs`]: content-addressed
+//!   storage;
+//! - [`tokens`], [`names`]: who is calling, and which crate names are acceptable.
 
 #![forbid(unsafe_code)]
 
 pub mod advisory_db;
 pub mod api;
+pub mod app;
 pub mod blobs;
 pub mod config;
 pub mod db;
-pub mod events;
+pub mod gc;
 pub mod import;
 pub mod index_cache;
-pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod model;
 pub mod names;
 pub mod publish;
 pub mod rate_limit;
 pub mod reaudit;
-pub mod tarball;
+pub mod review;
+pub mod revocation;
+pub mod submissions;
 pub mod tokens;
+pub mod work;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use api::{App, AppState, router};
+pub use api::router;
+pub use app::{App, AppState};
 pub use config::RegistryConfig;
 
 use crate::blobs::BlobStore;
 use crate::db::Db;
+use crate::model::{ModelError, users};
 use crate::tokens::{NewToken, Scope};
 
 /// The file the first admin token is written to, in the data directory.
@@ -64,6 +74,12 @@ pub enum StartError {
     /// A database query during start-up.
     #[error("database error during start-up: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// The model during start-up.
+    #[error("during start-up: {0}")]
+    Model(#[from] ModelError),
+    /// The HTTP client for upstream registries.
+    #[error("the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
     /// The server's signing keys.
     #[error("signing keys: {0}")]
     Keys(#[from] keys::KeysError),
@@ -94,6 +110,9 @@ pub async fn open(
         db::Backend::Sqlite => None,
         db::Backend::Postgres => Some(index_cache::SHARED_DATABASE_TTL),
     });
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()?;
     Ok(Arc::new(App {
         db,
         blobs,
@@ -102,41 +121,55 @@ pub async fn open(
         index_cache,
         keys,
         publish_limiter: rate_limit::RateLimiter::default(),
-        extensions: api::Extensions::default(),
+        http,
+        extensions: app::Extensions::default(),
     }))
+}
+
+/// Makes a token for `login` (created if new) with `scopes`, logged as made by `kiln`, and
+/// writes its secret to `path` before the transaction commits.
+async fn make_token_file(
+    db: &Db,
+    login: &str,
+    name: &str,
+    scopes: &[Scope],
+    path: &Path,
+) -> Result<String, StartError> {
+    let secret = tokens::generate_secret();
+    let token = NewToken {
+        name: name.into(),
+        scopes: scopes.iter().copied().collect(),
+        crate_pattern: None,
+        expires_at: None,
+    };
+    let mut w = db.begin_write().await?;
+    let user_id = users::ensure(&mut w.tx, login).await?;
+    model::tokens::create(
+        &mut w.tx,
+        user_id,
+        login,
+        &token,
+        &tokens::hash_secret(&secret),
+        "kiln",
+    )
+    .await?;
+    write_secret(path, &secret).map_err(|source| StartError::AdminToken {
+        path: path.to_owned(),
+        source,
+    })?;
+    w.commit().await?;
+    Ok(secret)
 }
 
 async fn bootstrap_admin(db: &Db, data_dir: &Path) -> Result<(), StartError> {
     let mut w = db.begin_write().await?;
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut *w.tx)
-        .await?;
-    if users > 0 {
+    let existing = users::count(&mut w.tx).await?;
+    drop(w);
+    if existing > 0 {
         return Ok(());
     }
-    let user_id = tokens::ensure_user(&mut w.tx, "admin").await?;
-    let token = NewToken {
-        name: "bootstrap admin token".into(),
-        scopes: [Scope::Admin].into(),
-        crate_pattern: None,
-        expires_at: None,
-    };
-    let (id, secret) = tokens::create(&mut w.tx, user_id, &token).await?;
-    events::append(
-        &mut w.tx,
-        db.backend(),
-        "token-create",
-        &format!("token:{id}"),
-        "kiln",
-        serde_json::json!({"login": "admin", "scopes": ["admin"]}),
-    )
-    .await?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_secret(&path, &secret).map_err(|source| StartError::AdminToken {
-        path: path.clone(),
-        source,
-    })?;
-    w.commit().await?;
+    make_token_file(db, "admin", "bootstrap admin token", &[Scope::Admin], &path).await?;
     tracing::info!(path = %path.display(), "created the admin token");
     Ok(())
 }
@@ -154,30 +187,14 @@ pub async fn worker_token(app: &AppState, data_dir: &Path) -> Result<String, Sta
             return Ok(token);
         }
     }
-    let mut w = app.db.begin_write().await?;
-    let user_id = tokens::ensure_user(&mut w.tx, "kiln-worker").await?;
-    let token = NewToken {
-        name: "in-process workers".into(),
-        scopes: [Scope::Worker].into(),
-        crate_pattern: None,
-        expires_at: None,
-    };
-    let (id, secret) = tokens::create(&mut w.tx, user_id, &token).await?;
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        "token-create",
-        &format!("token:{id}"),
-        "kiln",
-        serde_json::json!({"login": "kiln-worker", "scopes": ["worker"]}),
+    make_token_file(
+        &app.db,
+        "kiln-worker",
+        "in-process workers",
+        &[Scope::Worker],
+        &path,
     )
-    .await?;
-    write_secret(&path, &secret).map_err(|source| StartError::AdminToken {
-        path: path.clone(),
-        source,
-    })?;
-    w.commit().await?;
-    Ok(secret)
+    .await
 }
 
 pub(crate) fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
@@ -212,6 +229,12 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let sweeper = app.clone();
+    tokio::spawn(async move {
+        if let Err(err) = gc::sweep(&sweeper, gc::DEFAULT_GRACE, false).await {
+            tracing::warn!(error = %err, "sweeping orphan blobs at start");
+        }
+    });
     let router = router(app.clone())
         .merge(more)
         .layer(tower_http::trace::TraceLayer::new_for_http());

@@ -2,82 +2,13 @@
 //! scopes, an optional crate-name pattern, an optional expiry, and revocable.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
+pub use kiln_wire::Scope;
+pub use kiln_wire::tokens::NewToken;
 use rand::RngCore as _;
-use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 
 use crate::db::{Db, now_ms};
-
-/// What a token may do.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Publish new crates and versions of crates the user owns.
-    Publish,
-    /// Yank and unyank versions of crates the user owns.
-    Yank,
-    /// Approve and reject submissions.
-    Review,
-    /// Claim audit and build jobs and record their results (builder workers).
-    Worker,
-    /// Run notebooks on an executor.
-    Run,
-    /// Everything, including tokens, owners of any crate and revocation.
-    Admin,
-}
-
-impl Scope {
-    /// The scope's name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Scope::Publish => "publish",
-            Scope::Yank => "yank",
-            Scope::Review => "review",
-            Scope::Worker => "worker",
-            Scope::Run => "run",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "publish" => Ok(Scope::Publish),
-            "yank" => Ok(Scope::Yank),
-            "review" => Ok(Scope::Review),
-            "worker" => Ok(Scope::Worker),
-            "run" => Ok(Scope::Run),
-            "admin" => Ok(Scope::Admin),
-            other => Err(format!(
-                "unknown scope `{other}` (publish, yank, review, worker, run, admin)"
-            )),
-        }
-    }
-}
+use crate::model;
 
 /// The prefix of every kiln token, so that leaked tokens are easy to recognise.
 pub const TOKEN_PREFIX: &str = "kiln_";
@@ -178,90 +109,23 @@ pub fn token_from_header(value: &str) -> &str {
 
 /// Looks the secret up and checks that it is live.
 pub async fn authenticate(db: &Db, secret: &str) -> Result<Authenticated, AuthError> {
-    let row = sqlx::query(
-        "SELECT t.id, t.user_id, u.login, t.scopes, t.crate_pattern, t.expires_at, t.revoked_at \
-         FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
-    )
-    .bind(hash_secret(secret))
-    .fetch_optional(db.pool())
-    .await
-    .map_err(|_| AuthError::Database)?
-    .ok_or(AuthError::Invalid)?;
-    let revoked_at: Option<i64> = row.get("revoked_at");
-    if revoked_at.is_some() {
+    let stored = model::tokens::by_hash(db, &hash_secret(secret))
+        .await
+        .map_err(|_| AuthError::Database)?
+        .ok_or(AuthError::Invalid)?;
+    if stored.revoked_at.is_some() {
         return Err(AuthError::Revoked);
     }
-    let expires_at: Option<i64> = row.get("expires_at");
-    if expires_at.is_some_and(|at| at <= now_ms()) {
+    if stored.expires_at.is_some_and(|at| at <= now_ms()) {
         return Err(AuthError::Expired);
     }
-    let scopes: String = row.get("scopes");
     Ok(Authenticated {
-        user_id: row.get("user_id"),
-        login: row.get("login"),
-        token_id: row.get("id"),
-        scopes: scopes.split(',').filter_map(|s| s.parse().ok()).collect(),
-        crate_pattern: row.get("crate_pattern"),
+        user_id: stored.user_id,
+        login: stored.login,
+        token_id: stored.id,
+        scopes: stored.scopes,
+        crate_pattern: stored.crate_pattern,
     })
-}
-
-/// A token to create.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct NewToken {
-    /// A name for people.
-    pub name: String,
-    /// What it may do.
-    pub scopes: BTreeSet<Scope>,
-    /// Limit it to crates matching this pattern (`*` wildcards).
-    #[serde(default)]
-    pub crate_pattern: Option<String>,
-    /// Expire it at this time (Unix milliseconds).
-    #[serde(default)]
-    pub expires_at: Option<i64>,
-}
-
-/// Creates a token for `user_id` inside `tx` and returns its id and its secret, which is not
-/// stored and cannot be shown again.
-pub async fn create(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    user_id: i64,
-    token: &NewToken,
-) -> Result<(i64, String), sqlx::Error> {
-    let secret = generate_secret();
-    let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO tokens (user_id, name, hash, scopes, crate_pattern, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(&token.name)
-    .bind(hash_secret(&secret))
-    .bind(scopes.join(","))
-    .bind(&token.crate_pattern)
-    .bind(token.expires_at)
-    .bind(now_ms())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok((id, secret))
-}
-
-/// Finds or creates the user `login` inside `tx`.
-pub async fn ensure_user(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    login: &str,
-) -> Result<i64, sqlx::Error> {
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE login = $1")
-        .bind(login)
-        .fetch_optional(&mut **tx)
-        .await?
-    {
-        return Ok(id);
-    }
-    sqlx::query_scalar("INSERT INTO users (login, created_at) VALUES ($1, $2) RETURNING id")
-        .bind(login)
-        .bind(now_ms())
-        .fetch_one(&mut **tx)
-        .await
 }
 
 #[cfg(test)]

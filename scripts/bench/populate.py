@@ -16,6 +16,22 @@ import time
 import urllib.request
 
 
+def completion(url, token, kind):
+    """What the bench's stand-in worker reports: a passing audit or a library build, with a
+    blob uploaded as its statement or log."""
+    _, blob = call("POST", f"{url}/api/kiln/v1/blobs", token, kind.encode(), "application/octet-stream")
+    if kind == "audit":
+        return {"worker": "bench", "kind": "audit", "statement": {"digest": blob["digest"], "kind": "audit"},
+                "report": {"schema": "https://kiln.dev/schemas/audit-report/v1", "subject": None,
+                           "verdict": "pass", "summary": {"deny": 0, "review": 0, "info": 0},
+                           "findings": [], "advisories": [], "packages": [],
+                           "advisory_db": {"revision": "bench", "advisories": 0, "newest": "2026-01-01"},
+                           "policy_digest": "sha256:" + "0" * 64, "rules": [], "checks": [], "tools": [],
+                           "date": "2026-01-01"}}
+    return {"worker": "bench", "kind": "build", "report": {"target": "wasm32-wasip1", "isolation": "none"},
+            "artifacts": [{"digest": blob["digest"], "kind": "log"}]}
+
+
 def call(method, url, token, body=None, content_type="application/json"):
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
@@ -71,7 +87,7 @@ def main():
             for kind in ("audit", "build"):
                 _, job = call("POST", f"{url}/api/kiln/v1/jobs/claim", token, {"kind": kind, "worker": "bench"})
                 call("POST", f"{url}/api/kiln/v1/jobs/{job['id']}/complete", token,
-                     {"worker": "bench", "verdict": "pass", "report": {}})
+                     completion(url, token, kind))
             call("POST", f"{url}/api/kiln/v1/submissions/{name}/{version}/approve", token, {})
         paths.append(index_path(name))
     with open(f"{out}/paths.txt", "w") as f:

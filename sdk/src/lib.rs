@@ -21,11 +21,11 @@
 //! ```
 //!
 //! The contract itself is written down in `docs/kernel-abi.md` in the kiln repository. This
-//! crate has no dependencies and uses no proc-macros.
+//! crate depends only on `kiln-abi` (the ABI's numbers and names) and uses no proc-macros.
 
 #![warn(missing_docs)]
 
-pub mod abi;
+pub use kiln_abi as abi;
 mod error;
 mod host;
 mod input;

@@ -11,7 +11,7 @@ use kiln_tests::kernels::{EXAMPLES, example_module};
 use wasmtime::{Engine, Module};
 
 fn engine() -> Engine {
-    kiln_executor::engine::new_engine().unwrap()
+    kiln_engine::new_engine().unwrap()
 }
 
 fn call(name: &str, entry: &str, input: &[u8], limit: usize) -> CallOutcome {

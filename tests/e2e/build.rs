@@ -26,13 +26,10 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     let world = CargoWorld::new(&server);
 
     // The SDK is a library: it is compiled for the kernel target and has no module.
-    let out = world.publish(&workspace_root().join("sdk"), Some(&author));
-    assert!(out.status.success(), "{}", stderr(&out));
+    world.publish_sdk(&server, &author, &reviewer);
     let sdk = server.settled("kiln-kernel", "0.1.0");
-    assert_eq!(sdk["state"], "built", "{sdk}");
-    assert_eq!(sdk["reports"]["build"]["library"], true, "{sdk}");
-    let (status, body) = server.approve(&reviewer, "kiln-kernel", "0.1.0");
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(sdk["reports"]["build"]["target"], "wasm32-wasip1", "{sdk}");
+    assert!(sdk["reports"]["build"]["kernel"].is_null(), "{sdk}");
 
     // The example kernel depends on it through the registry.
     let out = world.publish(
@@ -86,7 +83,14 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
         .map(|d| d.name.as_str())
         .collect();
     resolved.sort();
-    assert_eq!(resolved, ["crate:kiln-kernel@0.1.0", "rust-toolchain"]);
+    assert_eq!(
+        resolved,
+        [
+            "crate:kiln-abi@0.1.0",
+            "crate:kiln-kernel@0.1.0",
+            "rust-toolchain"
+        ]
+    );
     let sdk_checksum: Digest = format!("sha256:{}", sdk["checksum"].as_str().unwrap())
         .parse()
         .unwrap();
@@ -265,7 +269,7 @@ fn a_separate_builder_process_works_the_queue() {
 /// Copies the SDK and one example kernel into `dest`, as a second clone would have them.
 fn clone_subset(dest: &Path) {
     let root = workspace_root();
-    for rel in ["sdk", "examples/kernels/csv-stats", ".cargo"] {
+    for rel in ["abi", "sdk", "examples/kernels/csv-stats", ".cargo"] {
         copy_dir(&root.join(rel), &dest.join(rel));
     }
     std::fs::copy(root.join("Cargo.lock"), dest.join("Cargo.lock")).unwrap();
@@ -433,4 +437,44 @@ fn kiln_build_gives_the_same_bytes_from_two_directories() {
     assert_eq!(out.status.code(), Some(1));
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("outside the repository"), "{message}");
+}
+
+/// What the registry accepts, the workers and the CLI read: one `.crate` reader, one set of
+/// limits. A crate with a 100 MiB data file (well compressed; over what the builder used to
+/// unpack) is published with real cargo, audited, built, approved, and diffed by a reviewer.
+#[test]
+fn a_crate_the_registry_accepts_is_audited_built_and_read_whatever_its_size() {
+    let fixtures = tempfile::tempdir().unwrap();
+    let server = KilnServer::start_with(ServerOptions::building(fixtures.path(), &[]));
+    let author = server.token("ada", &["publish"]);
+    let reviewer = server.token("rita", &["review"]);
+    let world = CargoWorld::new(&server);
+    let small = world.library("bulky", "0.1.0", "", "pub fn size() -> usize { 0 }\n");
+    let out = world.publish(&small, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.settled("bulky", "0.1.0")["state"], "built");
+    let (status, body) = server.approve(&reviewer, "bulky", "0.1.0");
+    assert_eq!(status, 200, "{body}");
+
+    let big = world.library(
+        "bulky",
+        "0.2.0",
+        "",
+        "/// The data this crate ships (`data.bin`, read at run time).\npub fn size() -> usize { 100 << 20 }\n",
+    );
+    std::fs::write(big.join("data.bin"), vec![0u8; 100 * 1024 * 1024]).unwrap();
+    let out = world.publish(&big, Some(&author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = server.settled("bulky", "0.2.0");
+    assert_eq!(detail["state"], "built", "{detail}");
+
+    let out = std::process::Command::new(kiln_binary())
+        .args(["review", "diff", "bulky@0.2.0", "--registry", &server.url])
+        .args(["--token", &reviewer])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{text}", stderr(&out));
+    assert!(text.contains("bulky: 0.1.0 -> 0.2.0"), "{text}");
+    assert!(text.contains("b/src/lib.rs"), "{text}");
 }

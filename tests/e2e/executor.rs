@@ -38,6 +38,72 @@ fn cell(id: &str, kernel: &str, entry: &str, input: Value) -> Value {
            "grants": [WASI]})
 }
 
+/// An internal failure (the run store cannot be written: its blob directory is replaced by a
+/// file) answers a bare 500 with a request id, and the NDJSON stream an `error` event the same
+/// way; no path, OS error or library message reaches the client. The store is put back after.
+fn internal_failures_carry_no_internal_text(
+    server: &KilnServer,
+    api: &Api,
+    runner: &str,
+    kernels: &Value,
+) {
+    let blobs = server.data_dir().join("executor/runs/blobs/sha256");
+    let aside = blobs.with_extension("aside");
+    std::fs::rename(&blobs, &aside).unwrap();
+    std::fs::write(&blobs, b"not a directory").unwrap();
+    let fresh = |text: &str| {
+        notebook(
+            kernels,
+            json!([cell("raw", "bad", "echo", json!({"text": text}))]),
+        )
+    };
+    let leaks = |text: &str| {
+        [
+            "executor/runs",
+            "/tmp",
+            "os error",
+            "Not a directory",
+            "run store",
+            "blobs",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
+    };
+    let (status, answer) = api.run(runner, &fresh("an internal failure, as JSON"));
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(answer["error"], "internal", "{answer}");
+    let id = answer["request_id"]
+        .as_str()
+        .expect("a request id")
+        .to_owned();
+    assert!(
+        answer["message"].as_str().unwrap().contains(&id),
+        "{answer}"
+    );
+    assert!(!leaks(&answer.to_string()), "internal text in {answer}");
+
+    let response = api
+        .http
+        .post(format!("{}/v1/runs", api.base))
+        .header("Authorization", runner)
+        .header("Accept", "application/x-ndjson")
+        .json(&fresh("an internal failure, streamed"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "error", "{text}");
+    assert_eq!(last["error"], "internal", "{text}");
+    assert!(last["request_id"].is_string(), "{text}");
+    assert!(!leaks(&text), "internal text in {text}");
+
+    std::fs::remove_file(&blobs).unwrap();
+    std::fs::rename(&aside, &blobs).unwrap();
+    let (status, answer) = api.run(runner, &fresh("served again"));
+    assert_eq!(status, 200, "{answer}");
+}
+
 /// An HTTP client for an executor at `base`.
 struct Api {
     base: String,
@@ -175,8 +241,8 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let reviewer = server.token("rita", &["review"]);
     let runner = server.token("dana", &["run"]);
     let world = CargoWorld::new(&server);
+    world.publish_sdk(&server, &author, &reviewer);
     for (dir, name) in [
-        ("sdk", "kiln-kernel"),
         ("examples/kernels/csv-stats", "kernel-csv-stats"),
         ("tests/kernels/hostile", "kernel-hostile"),
     ] {
@@ -423,6 +489,8 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let openapi = server.get_json("/openapi.json", None);
     assert!(openapi["paths"]["/v1/runs"].is_object(), "{openapi}");
     assert!(openapi["paths"]["/api/kiln/v1/submissions"].is_object());
+
+    internal_failures_carry_no_internal_text(&server, &api, &runner, &kernels);
 
     // A separate executor that trusts another builder key: an unknown signer.
     let other = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ mod executor;
 mod import;
 mod interop;
 mod jobs;
+mod races;
 mod registry;
 mod registry_hostile;
 mod registry_incident;

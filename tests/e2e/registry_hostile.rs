@@ -42,18 +42,7 @@ fn snapshot(server: &KilnServer) -> Snapshot {
 }
 
 fn publish_raw(server: &KilnServer, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
-    let response = server
-        .request(Method::PUT, "/api/v1/crates/new", token)
-        .body(body)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    let detail = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_owned))
-        .unwrap_or(text);
-    (status, detail)
+    server.publish_raw(token, body)
 }
 
 fn publish(

@@ -105,8 +105,8 @@ fn a_revoked_version_is_refused_and_listed_in_the_signed_list() {
     let entries = statement["predicate"]["entries"].as_array().unwrap();
     assert_eq!(
         entries.len(),
-        2,
-        "the .crate and the review statement signed at approval: {entries:?}"
+        4,
+        "the .crate, the (test worker's) audit statement and build log, and the review statement signed at approval: {entries:?}"
     );
     assert_eq!(entries[0]["crate"], "risky");
     assert!(

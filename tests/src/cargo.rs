@@ -70,6 +70,19 @@ impl CargoWorld {
         self.run(cmd, dir, token)
     }
 
+    /// Publishes the kernel SDK through the server (`kiln-abi`, then `kiln-kernel`, each
+    /// audited, built and approved in turn), as every kernel needs it approved first.
+    pub fn publish_sdk(&self, server: &KilnServer, author: &str, reviewer: &str) {
+        for (dir, name) in [("abi", "kiln-abi"), ("sdk", "kiln-kernel")] {
+            let out = self.publish(&crate::workspace_root().join(dir), Some(author));
+            assert!(out.status.success(), "{}", stderr(&out));
+            let detail = server.settled(name, "0.1.0");
+            assert_eq!(detail["state"], "built", "{detail}");
+            let (status, body) = server.approve(reviewer, name, "0.1.0");
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+
     fn run(&self, mut cmd: Command, dir: &Path, token: Option<&str>) -> Output {
         cmd.current_dir(dir)
             .env("CARGO_HOME", self.root.path().join("cargo-home"))

@@ -211,25 +211,77 @@ impl KilnServer {
     }
 
     /// Plays the audit and build workers for `name@version`: claims its jobs and reports a
-    /// passing audit and a build, moving the version to `built`.
+    /// passing audit and a library build, moving the version to `built`.
     pub fn pass_audit_and_build(&self, worker_token: &str, name: &str, version: &str) {
         for kind in ["audit", "build"] {
-            let (status, job) = self.post_json(
-                "/api/kiln/v1/jobs/claim",
-                Some(worker_token),
-                &serde_json::json!({"kind": kind, "worker": "test-worker", "lease_secs": 60}),
-            );
-            assert_eq!(status, 200, "claim {kind}: {job}");
+            let job = self.claim(worker_token, kind, "test-worker");
             assert_eq!(job["payload"]["crate"], name, "{job}");
             assert_eq!(job["payload"]["version"], version, "{job}");
             let id = job["id"].as_i64().unwrap();
             let (status, body) = self.post_json(
                 &format!("/api/kiln/v1/jobs/{id}/complete"),
                 Some(worker_token),
-                &serde_json::json!({"worker": "test-worker", "verdict": "pass", "report": {"by": "test worker"}}),
+                &self.completion(worker_token, kind, "test-worker"),
             );
             assert_eq!(status, 200, "complete {kind}: {body}");
         }
+    }
+
+    /// Claims the next `kind` job as `worker`, which must be there.
+    pub fn claim(&self, worker_token: &str, kind: &str, worker: &str) -> Value {
+        let (status, job) = self.post_json(
+            "/api/kiln/v1/jobs/claim",
+            Some(worker_token),
+            &serde_json::json!({"kind": kind, "worker": worker, "lease_secs": 60}),
+        );
+        assert_eq!(status, 200, "claim {kind}: {job}");
+        job
+    }
+
+    /// What a test worker reports for a `kind` job: a passing audit (its statement uploaded as
+    /// a blob) or a library build (its log uploaded).
+    pub fn completion(&self, worker_token: &str, kind: &str, worker: &str) -> Value {
+        let nonce: u64 = rand::random();
+        let blob = self.upload(
+            worker_token,
+            format!("{kind} by {worker}, {nonce}").into_bytes(),
+        );
+        match kind {
+            "audit" => serde_json::json!({
+                "worker": worker, "kind": "audit",
+                "report": {
+                    "schema": "https://kiln.dev/schemas/audit-report/v1", "subject": null,
+                    "verdict": "pass", "summary": {"deny": 0, "review": 0, "info": 0},
+                    "findings": [], "advisories": [], "packages": [],
+                    "advisory_db": {"revision": "test", "advisories": 0, "newest": "2026-01-01"},
+                    "policy_digest": kiln_policy::Digest::of(b"").to_string(),
+                    "rules": [], "checks": [], "tools": [], "date": "2026-01-01",
+                },
+                "statement": {"digest": blob, "kind": "audit"},
+            }),
+            _ => serde_json::json!({
+                "worker": worker, "kind": "build",
+                "report": {"target": "wasm32-wasip1", "isolation": "none"},
+                "artifacts": [{"digest": blob, "kind": "log"}],
+            }),
+        }
+    }
+
+    /// Uploads `bytes` as a blob with a worker token; returns its digest.
+    pub fn upload(&self, worker_token: &str, bytes: Vec<u8>) -> String {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                "/api/kiln/v1/blobs",
+                Some(worker_token),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().unwrap();
+        body["digest"].as_str().unwrap().to_owned()
     }
 
     /// Waits (up to 5 minutes) until `name@version` has left the audit and build stages, and
@@ -288,6 +340,59 @@ impl KilnServer {
             Some(review_token),
             &serde_json::json!({"criteria": "safe-to-run"}),
         )
+    }
+
+    /// Sends `body` to Cargo's publish API and returns the status and the error detail (empty
+    /// on success).
+    pub fn publish_raw(&self, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
+        let response = self
+            .request(reqwest::Method::PUT, "/api/v1/crates/new", token)
+            .body(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_owned))
+            .unwrap_or(if status == 200 { String::new() } else { text });
+        (status, detail)
+    }
+
+    /// Publishes a well-formed hand-made crate `name@version` through Cargo's publish API.
+    pub fn publish_file(&self, token: &str, name: &str, version: &str) -> (u16, String) {
+        let meta = crate::crate_file::metadata(name, version).to_string();
+        let tarball = crate::crate_file::CrateFile::valid(name, version).gzip();
+        self.publish_raw(
+            Some(token),
+            crate::crate_file::publish_body(meta.as_bytes(), &tarball),
+        )
+    }
+
+    /// How many blobs the server stores (in its local blob directory).
+    pub fn blob_count(&self) -> usize {
+        let mut count = 0;
+        for shard in std::fs::read_dir(self.blob_dir().join("sha256")).unwrap() {
+            count += std::fs::read_dir(shard.unwrap().path()).unwrap().count();
+        }
+        count
+    }
+
+    /// Every event in the log (review scope), oldest first.
+    pub fn events(&self, token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e: &Value| e["seq"].as_i64().unwrap());
+            let page = self.get_json(
+                &format!("/api/kiln/v1/events?after={after}&limit=1000"),
+                Some(token),
+            );
+            let page = page.as_array().unwrap().clone();
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
     }
 
     /// Where the server's blobs are.

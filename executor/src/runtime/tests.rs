@@ -149,9 +149,9 @@ fn only_verified_bytes_are_deserialized() {
 #[test]
 fn the_runtime_engine_can_load_what_the_builder_precompiles() {
     let runtime = Runtime::new(2).unwrap();
-    let builder = crate::engine::new_engine().unwrap();
+    let builder = kiln_engine::new_engine().unwrap();
     assert_eq!(
-        crate::engine::compatibility_hash(runtime.engine()),
-        crate::engine::compatibility_hash(&builder)
+        kiln_engine::compatibility_hash(runtime.engine()),
+        kiln_engine::compatibility_hash(&builder)
     );
 }

@@ -7,6 +7,8 @@
 //! Crates are matched whatever registry they were resolved from: kiln's copies of crates.io
 //! crates keep their names, and RustSec's advisories are about those names.
 
+pub mod cfg;
+
 use std::path::Path;
 
 use rustsec::Database;
@@ -15,8 +17,9 @@ use rustsec::advisory::Informational;
 use rustsec::database::Query;
 use serde::{Deserialize, Serialize};
 
-use crate::findings::Finding;
-use crate::policy_file::{Action, AdvisoryPolicy, AdvisorySeverity};
+pub use self::cfg::AdvisoryPolicy;
+use crate::config::{Action, AdvisorySeverity};
+use crate::findings::{Finding, FindingCode};
 
 /// Why the database or the lockfile could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +178,17 @@ fn days(date: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// The finding code of an advisory of this kind (a vulnerability, or informational).
+fn advisory_code(informational: Option<&Informational>) -> FindingCode {
+    match informational {
+        None => FindingCode::AdvisoryVulnerability,
+        Some(Informational::Unmaintained) => FindingCode::AdvisoryUnmaintained,
+        Some(Informational::Unsound) => FindingCode::AdvisoryUnsound,
+        Some(Informational::Notice) => FindingCode::AdvisoryNotice,
+        Some(_) => FindingCode::AdvisoryInformational,
+    }
+}
+
 /// Checks every registry package of `lockfile` against `db`. `today` is YYYY-MM-DD.
 pub fn check(
     lockfile: &Lockfile,
@@ -187,7 +201,7 @@ pub fn check(
         && now - newest > i64::from(policy.max_db_age_days)
     {
         findings.push(Finding::deny(
-            "advisory-db-stale",
+            FindingCode::AdvisoryDbStale,
             format!(
                 "the advisory database's newest advisory is from {} ({} days ago), older than the policy's {} days: sync it",
                 db.newest,
@@ -249,7 +263,7 @@ pub fn check(
             if let Some(severity) = action.severity() {
                 findings.push(
                     Finding::new(
-                        &format!("advisory-{kind}"),
+                        advisory_code(advisory.metadata.informational.as_ref()),
                         severity,
                         format!("{} {}@{}: {}", m.id, m.package, m.version, m.title),
                     )

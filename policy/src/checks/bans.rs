@@ -1,9 +1,11 @@
 //! The bans check: crates (or some of their versions) the policy never allows.
 
+pub mod cfg;
+
 use rustsec::Lockfile;
 
-use crate::findings::Finding;
-use crate::policy_file::Ban;
+pub use self::cfg::Ban;
+use crate::findings::{Finding, FindingCode};
 
 /// The banned crates in `lockfile`.
 pub fn check(lockfile: &Lockfile, bans: &[Ban]) -> Vec<Finding> {
@@ -23,7 +25,7 @@ pub fn check(lockfile: &Lockfile, bans: &[Ban]) -> Vec<Finding> {
                     .as_deref()
                     .map_or_else(String::new, |r| format!(": {r}"));
                 findings.push(Finding::deny(
-                    "banned",
+                    FindingCode::Banned,
                     format!(
                         "{}@{} is banned by the policy{reason}",
                         package.name, package.version

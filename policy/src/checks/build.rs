@@ -2,9 +2,11 @@
 //! link code) at build time, which is how supply-chain attacks land. Each gets the policy's
 //! action, unless the exact crate version is in the policy's bypass list, pinned by checksum.
 
+pub mod cfg;
+
+pub use self::cfg::BuildPolicy;
 use crate::checks::crates::CrateInfo;
-use crate::findings::Finding;
-use crate::policy_file::BuildPolicy;
+use crate::findings::{Finding, FindingCode};
 
 /// Build-time code findings for `crates`.
 pub fn check(crates: &[CrateInfo], policy: &BuildPolicy) -> Vec<Finding> {
@@ -20,7 +22,7 @@ pub fn check(crates: &[CrateInfo], policy: &BuildPolicy) -> Vec<Finding> {
             continue;
         }
         let mut flag =
-            |present: bool, action: crate::policy_file::Action, code: &str, what: String| {
+            |present: bool, action: crate::config::Action, code: FindingCode, what: String| {
                 if let (true, Some(severity)) = (present, action.severity()) {
                     findings.push(Finding::new(code, severity, what).with_subject(&subject));
                 }
@@ -28,20 +30,20 @@ pub fn check(crates: &[CrateInfo], policy: &BuildPolicy) -> Vec<Finding> {
         flag(
             krate.build_script,
             policy.build_scripts,
-            "build-script",
+            FindingCode::BuildScript,
             format!("{subject} has a build script, which runs at build time"),
         );
         flag(
             krate.proc_macro,
             policy.proc_macros,
-            "build-proc-macro",
+            FindingCode::BuildProcMacro,
             format!("{subject} is a procedural macro, which runs at build time"),
         );
         if let Some(links) = &krate.links {
             flag(
                 true,
                 policy.native_links,
-                "build-native-links",
+                FindingCode::BuildNativeLinks,
                 format!("{subject} links the native library `{links}`"),
             );
         }

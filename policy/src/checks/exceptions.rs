@@ -3,8 +3,10 @@
 //! an expired one accepts nothing and is itself a finding; one that matches nothing is reported
 //! as stale, so that exceptions do not outlive their reason unnoticed.
 
-use crate::findings::{Finding, Severity};
-use crate::policy_file::Exception;
+pub mod cfg;
+
+pub use self::cfg::Exception;
+use crate::findings::{Finding, FindingCode, Severity};
 
 fn matches(exception: &Exception, finding: &Finding) -> bool {
     exception.code == finding.code
@@ -38,7 +40,7 @@ pub fn apply(mut findings: Vec<Finding>, exceptions: &[Exception], today: &str) 
         );
         if expired {
             extra.push(Finding::review(
-                "exception-expired",
+                FindingCode::ExceptionExpired,
                 format!(
                     "{what} expired on {}; renew it with a reason or fix the finding",
                     exception.until
@@ -46,7 +48,7 @@ pub fn apply(mut findings: Vec<Finding>, exceptions: &[Exception], today: &str) 
             ));
         } else if !matched {
             extra.push(Finding::info(
-                "exception-stale",
+                FindingCode::ExceptionStale,
                 format!("{what} matches no finding; remove it"),
             ));
         }
@@ -73,11 +75,11 @@ mod tests {
     fn live_expired_and_stale_exceptions() {
         let findings = vec![
             Finding::review(
-                "advisory-unmaintained",
+                FindingCode::AdvisoryUnmaintained,
                 "RUSTSEC-X instant@0.1.12: unmaintained",
             )
             .about("instant", "0.1.12"),
-            Finding::deny("banned", "time@0.1.43 is banned").about("time", "0.1.43"),
+            Finding::deny(FindingCode::Banned, "time@0.1.43 is banned").about("time", "0.1.43"),
         ];
         let exceptions = [
             exception("advisory-unmaintained", "instant@0.1.12", "2027-01-31"),
@@ -105,7 +107,7 @@ mod tests {
 
     #[test]
     fn an_exception_for_one_version_does_not_cover_another() {
-        let findings = vec![Finding::deny("banned", "x").about("time", "0.1.44")];
+        let findings = vec![Finding::deny(FindingCode::Banned, "x").about("time", "0.1.44")];
         let out = apply(
             findings,
             &[exception("banned", "time@0.1.43", "2030-01-01")],

@@ -1,9 +1,11 @@
 //! The licences check: every crate's SPDX expression (or the policy's clarification of it) must
 //! be satisfiable with the allowed licences alone. Old `MIT/Apache-2.0` syntax is read leniently.
 
+pub mod cfg;
+
+pub use self::cfg::LicensePolicy;
 use crate::checks::crates::CrateInfo;
-use crate::findings::Finding;
-use crate::policy_file::LicensePolicy;
+use crate::findings::{Finding, FindingCode};
 
 /// Licence findings for `crates`.
 pub fn check(crates: &[CrateInfo], policy: &LicensePolicy) -> Vec<Finding> {
@@ -18,7 +20,7 @@ pub fn check(crates: &[CrateInfo], policy: &LicensePolicy) -> Vec<Finding> {
                 });
                 findings.push(
                     Finding::new(
-                        "license-missing",
+                        FindingCode::LicenseMissing,
                         severity,
                         format!("{subject} declares no licence expression{file}"),
                     )
@@ -32,7 +34,7 @@ pub fn check(crates: &[CrateInfo], policy: &LicensePolicy) -> Vec<Finding> {
             Err(err) => {
                 findings.push(
                     Finding::deny(
-                        "license-invalid",
+                        FindingCode::LicenseInvalid,
                         format!("{subject}: `{text}` is not an SPDX expression: {err}"),
                     )
                     .with_subject(&subject),
@@ -47,7 +49,7 @@ pub fn check(crates: &[CrateInfo], policy: &LicensePolicy) -> Vec<Finding> {
         if !allowed {
             findings.push(
                 Finding::deny(
-                    "license-denied",
+                    FindingCode::LicenseDenied,
                     format!(
                         "{subject} is licensed `{text}`, which the allowed licences do not satisfy"
                     ),
@@ -80,7 +82,7 @@ mod tests {
     fn expressions_are_evaluated_against_the_allow_list() {
         let policy = LicensePolicy {
             allow: ["MIT".to_owned(), "Apache-2.0".to_owned()].into(),
-            unlicensed: crate::policy_file::Action::Deny,
+            unlicensed: crate::config::Action::Deny,
             clarify: [("ring".to_owned(), "MIT".to_owned())].into(),
         };
         let crates = [
@@ -94,7 +96,12 @@ mod tests {
         ];
         let codes: Vec<(String, String)> = check(&crates, &policy)
             .into_iter()
-            .map(|f| (f.code, f.message.split('@').next().unwrap().to_owned()))
+            .map(|f| {
+                (
+                    f.code.to_string(),
+                    f.message.split('@').next().unwrap().to_owned(),
+                )
+            })
             .collect();
         assert_eq!(
             codes,

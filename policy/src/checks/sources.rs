@@ -2,9 +2,11 @@
 //! allows). Git and path dependencies are refused: they bypass the quarantine, since nobody
 //! audited or approved their contents.
 
+pub mod cfg;
+
 use rustsec::Lockfile;
 
-use crate::findings::Finding;
+use crate::findings::{Finding, FindingCode};
 
 /// Checks the sources of `lockfile`. Packages without a source that nothing depends on are the
 /// roots being audited; any other package without a source is a path dependency. `registry` is
@@ -28,14 +30,14 @@ pub fn check(
             None if !depended_on.contains(package.name.as_str()) => {}
             None => findings.push(
                 Finding::deny(
-                    "source-path",
+                    FindingCode::SourcePath,
                     format!("{subject} is a path dependency; publish it to this registry instead"),
                 )
                 .with_subject(&subject),
             ),
             Some(source) if source.is_git() => findings.push(
                 Finding::deny(
-                    "source-git",
+                    FindingCode::SourceGit,
                     format!(
                         "{subject} comes from git ({}); only registry crates are audited",
                         source.url()
@@ -47,7 +49,7 @@ pub fn check(
                 let url = normalise(source.url().as_str());
                 if url != ours && !allowed.contains(&url) {
                     findings.push(Finding::deny(
-                        "source-registry",
+                        FindingCode::SourceRegistry,
                         format!("{subject} comes from {url}, not this registry; import it with `kiln import` first"),
                     ).with_subject(&subject));
                 }
@@ -106,7 +108,7 @@ pub fn check_manifest(
             if let Some(url) = spec.get("git").and_then(toml::Value::as_str) {
                 findings.push(
                     Finding::deny(
-                        "source-git",
+                        FindingCode::SourceGit,
                         format!("Cargo.toml declares {subject} from git ({url}); only registry crates are audited"),
                     )
                     .with_subject(name),
@@ -115,7 +117,7 @@ pub fn check_manifest(
             if let Some(path) = spec.get("path").and_then(toml::Value::as_str) {
                 findings.push(
                     Finding::deny(
-                        "source-path",
+                        FindingCode::SourcePath,
                         format!("Cargo.toml declares {subject} at the path {path}; publish it to this registry instead"),
                     )
                     .with_subject(name),
@@ -126,7 +128,7 @@ pub fn check_manifest(
                 if url != ours && !allowed.contains(&url) {
                     findings.push(
                         Finding::deny(
-                            "source-registry",
+                            FindingCode::SourceRegistry,
                             format!("Cargo.toml declares {subject} from {url}, not this registry; import it with `kiln import` first"),
                         )
                         .with_subject(name),
@@ -140,7 +142,7 @@ pub fn check_manifest(
             {
                 findings.push(
                     Finding::deny(
-                        "source-registry",
+                        FindingCode::SourceRegistry,
                         format!("Cargo.toml declares {subject} from the registry `{other}`, which this registry does not know"),
                     )
                     .with_subject(name),
@@ -151,7 +153,7 @@ pub fn check_manifest(
     for section in ["patch", "replace"] {
         if manifest.get(section).is_some() {
             findings.push(Finding::deny(
-                "source-patch",
+                FindingCode::SourcePatch,
                 format!("Cargo.toml has a [{section}] section; a published crate cannot override its dependencies"),
             ));
         }
@@ -162,7 +164,7 @@ pub fn check_manifest(
             .any(|k| workspace.get(*k).is_some())
     {
         findings.push(Finding::deny(
-            "source-path",
+            FindingCode::SourcePath,
             "Cargo.toml declares workspace members, which would be read from paths outside the crate",
         ));
     }
@@ -190,13 +192,13 @@ mod tests {
         ));
         let codes: Vec<String> = check(&lock, REGISTRY, &Default::default())
             .into_iter()
-            .map(|f| f.code)
+            .map(|f| f.code.to_string())
             .collect();
         assert_eq!(codes, ["source-path", "source-git", "source-registry"]);
         let allowed = ["registry+https://github.com/rust-lang/crates.io-index".to_owned()].into();
         let codes: Vec<String> = check(&lock, REGISTRY, &allowed)
             .into_iter()
-            .map(|f| f.code)
+            .map(|f| f.code.to_string())
             .collect();
         assert_eq!(codes, ["source-path", "source-git"]);
     }
@@ -225,7 +227,7 @@ mod tests {
         let found: Vec<(String, Option<String>)> =
             check_manifest(&hand_made, REGISTRY, &Default::default())
                 .into_iter()
-                .map(|f| (f.code, f.subject))
+                .map(|f| (f.code.to_string(), f.subject))
                 .collect();
         let found: Vec<(&str, Option<&str>)> = found
             .iter()

@@ -2,8 +2,10 @@
 //! distance (`proc-macro1` against `proc-macro2`, `serd` against `serde`), or the same name with
 //! `-` and `_` swapped or different case — is flagged for a person to look at.
 
-use crate::findings::Finding;
-use crate::policy_file::Action;
+pub mod cfg;
+
+use crate::config::Action;
+use crate::findings::{Finding, FindingCode};
 
 /// The Damerau–Levenshtein (optimal string alignment) distance between `a` and `b`.
 pub fn distance(a: &str, b: &str) -> usize {
@@ -54,7 +56,7 @@ pub fn check<'a>(
         let d = distance(&mine, &theirs);
         if d == 0 {
             findings.push(Finding::new(
-                "typosquat",
+                FindingCode::Typosquat,
                 severity,
                 format!(
                     "`{name}` differs from the approved crate `{other}` only in case or `-`/`_`"
@@ -62,7 +64,7 @@ pub fn check<'a>(
             ));
         } else if d <= usize::from(max_distance) {
             findings.push(Finding::new(
-                "typosquat",
+                FindingCode::Typosquat,
                 severity,
                 format!("`{name}` is {d} edit(s) from the approved crate `{other}`"),
             ));

@@ -6,13 +6,15 @@
 //! metadata section and its agreement with the exports, and the module's size. Hostile modules
 //! (truncated, oversized, deeply nested) end in a finding, never a panic.
 
+pub mod cfg;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use kiln_kernel::abi;
+use kiln_abi as abi;
 use serde::{Deserialize, Serialize};
 use wasmparser::{Parser, Payload, TypeRef, ValType, Validator, WasmFeatures};
 
-use crate::findings::{Finding, Verdict};
+use crate::findings::{Finding, FindingCode, Verdict};
 
 /// The WASI preview 1 module name.
 pub const WASI_P1: &str = "wasi_snapshot_preview1";
@@ -174,7 +176,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     let findings = &mut report.findings;
     if bytes.len() > policy.max_module_bytes {
         findings.push(Finding::deny(
-            "wasm-too-large",
+            FindingCode::WasmTooLarge,
             format!(
                 "the module is {} bytes, over the policy's {}",
                 bytes.len(),
@@ -185,7 +187,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     }
     if Parser::is_component(bytes) {
         findings.push(Finding::deny(
-            "wasm-component",
+            FindingCode::WasmComponent,
             "the module is a component; kernel ABI v1 is a core module",
         ));
         return;
@@ -194,7 +196,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
         Ok(types) => types,
         Err(err) => {
             findings.push(Finding::deny(
-                "wasm-invalid",
+                FindingCode::WasmInvalid,
                 format!("the module is not valid WebAssembly for kiln: {err}"),
             ));
             return;
@@ -241,14 +243,14 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
             }
             Payload::StartSection { .. } => {
                 findings.push(Finding::deny(
-                    "wasm-start-function",
+                    FindingCode::WasmStartFunction,
                     "the module has a start function; kernels run nothing at instantiation",
                 ));
             }
             Payload::CustomSection(reader) if reader.name() == abi::METADATA_SECTION => {
                 if metadata_bytes.is_some() {
                     findings.push(Finding::deny(
-                        "abi-metadata-duplicate",
+                        FindingCode::AbiMetadataDuplicate,
                         format!(
                             "the module has more than one `{}` section",
                             abi::METADATA_SECTION
@@ -269,7 +271,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
                 .is_some_and(|functions| functions.allows(&import.name));
         if !allowed {
             findings.push(Finding::deny(
-                "wasm-import-denied",
+                FindingCode::WasmImportDenied,
                 format!(
                     "the module imports {}.{} ({}), which the policy does not allow{}",
                     import.module,
@@ -283,7 +285,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
 
     match types.memory_count() {
         0 => findings.push(Finding::deny(
-            "abi-missing-memory",
+            FindingCode::AbiMissingMemory,
             "the module has no memory",
         )),
         1 => {
@@ -291,21 +293,21 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
             report.memory_max_pages = memory.maximum;
             match memory.maximum {
                 Some(max) if max > policy.max_memory_pages => findings.push(Finding::deny(
-                    "wasm-memory-max",
+                    FindingCode::WasmMemoryMax,
                     format!("the memory may grow to {max} pages ({} MiB), over the policy's {} pages", max / 16, policy.max_memory_pages),
                 )),
                 Some(_) => {}
-                None => findings.push(Finding::info("wasm-memory-unbounded", "the memory declares no maximum; the executor caps it at the cell's memory limit")),
+                None => findings.push(Finding::info(FindingCode::WasmMemoryUnbounded, "the memory declares no maximum; the executor caps it at the cell's memory limit")),
             }
         }
         n => findings.push(Finding::deny(
-            "wasm-multiple-memories",
+            FindingCode::WasmMultipleMemories,
             format!("the module has {n} memories; kernels have one"),
         )),
     }
     if !memory_exported {
         findings.push(Finding::deny(
-            "abi-missing-memory",
+            FindingCode::AbiMissingMemory,
             "the module does not export its memory as `memory`",
         ));
     }
@@ -317,12 +319,12 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     };
     match export_funcs.get(abi::ALLOC_EXPORT) {
         None => findings.push(Finding::deny(
-            "abi-missing-alloc",
+            FindingCode::AbiMissingAlloc,
             format!("the module does not export `{}`", abi::ALLOC_EXPORT),
         )),
         Some(&index) if signature(index) != (vec![ValType::I32], vec![ValType::I32]) => {
             findings.push(Finding::deny(
-                "abi-signature",
+                FindingCode::AbiSignature,
                 format!("`{}` must have type (i32) -> i32", abi::ALLOC_EXPORT),
             ));
         }
@@ -334,7 +336,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
             exported_entries.insert(entry.to_owned());
             if signature(index) != (vec![ValType::I32, ValType::I32], vec![ValType::I32]) {
                 findings.push(Finding::deny(
-                    "abi-signature",
+                    FindingCode::AbiSignature,
                     format!("entry point `{name}` must have type (i32, i32) -> i32"),
                 ));
             }
@@ -342,7 +344,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     }
     if exported_entries.is_empty() {
         findings.push(Finding::deny(
-            "abi-no-entry",
+            FindingCode::AbiNoEntry,
             format!(
                 "the module exports no entry point (`{}NAME`)",
                 abi::ENTRY_PREFIX
@@ -352,7 +354,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
 
     let Some(raw) = metadata_bytes else {
         findings.push(Finding::deny(
-            "abi-missing-metadata",
+            FindingCode::AbiMissingMetadata,
             format!(
                 "the module has no `{}` section (the SDK's `kernel!` embeds it)",
                 abi::METADATA_SECTION
@@ -364,7 +366,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
         Ok(metadata) => metadata,
         Err(err) => {
             findings.push(Finding::deny(
-                "abi-metadata-invalid",
+                FindingCode::AbiMetadataInvalid,
                 format!(
                     "the `{}` section is not kernel metadata: {err}",
                     abi::METADATA_SECTION
@@ -375,7 +377,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     };
     if metadata.abi != abi::VERSION {
         findings.push(Finding::deny(
-            "abi-version",
+            FindingCode::AbiVersion,
             format!(
                 "the module is built for kernel ABI v{}; this policy knows v{}",
                 metadata.abi,
@@ -386,7 +388,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     let declared: BTreeSet<String> = metadata.entries.iter().map(|e| e.name.clone()).collect();
     for missing in declared.difference(&exported_entries) {
         findings.push(Finding::deny(
-            "abi-entry-missing",
+            FindingCode::AbiEntryMissing,
             format!(
                 "the metadata declares entry `{missing}`, but `{}{missing}` is not exported",
                 abi::ENTRY_PREFIX
@@ -395,7 +397,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
     }
     for undeclared in exported_entries.difference(&declared) {
         findings.push(Finding::deny(
-            "abi-entry-undeclared",
+            FindingCode::AbiEntryUndeclared,
             format!(
                 "`{}{undeclared}` is exported, but the metadata does not declare it",
                 abi::ENTRY_PREFIX
@@ -407,7 +409,7 @@ fn inspect(bytes: &[u8], policy: &WasmPolicy, report: &mut WasmReport) {
             && !schema.is_object()
         {
             findings.push(Finding::deny(
-                "abi-metadata-invalid",
+                FindingCode::AbiMetadataInvalid,
                 format!("the schema of entry `{}` is not a JSON object", entry.name),
             ));
         }

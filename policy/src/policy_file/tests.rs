@@ -2,6 +2,8 @@
 //! their line and column.
 
 use super::*;
+use crate::checks::wasm::AllowedFunctions;
+use crate::intoto::StatementKind;
 
 fn shipped() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default.toml"))
@@ -19,11 +21,8 @@ fn the_shipped_default_policy_matches_the_built_in_defaults() {
     assert_eq!(policy.execution, empty.execution);
     assert_eq!(policy.licenses, empty.licenses);
     assert_eq!(policy.bans, empty.bans);
-    assert_eq!(policy.allow_registries, empty.allow_registries);
-    assert_eq!(
-        (policy.typosquat_distance, policy.typosquat_action),
-        (empty.typosquat_distance, empty.typosquat_action)
-    );
+    assert_eq!(policy.sources, empty.sources);
+    assert_eq!(policy.typosquat, empty.typosquat);
     assert!(policy.licenses.allow.contains("MIT"));
     assert_eq!(
         policy.execution.require,

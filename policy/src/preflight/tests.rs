@@ -176,7 +176,11 @@ impl World {
     }
 
     fn codes(&self) -> Vec<String> {
-        self.decide().reasons.into_iter().map(|r| r.code).collect()
+        self.decide()
+            .reasons
+            .into_iter()
+            .map(|r| r.code.to_string())
+            .collect()
     }
 }
 

@@ -1,101 +1,36 @@
 //! Cargo's web API: publish, download, yank and unyank, owners, search.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kiln_policy::Digest;
+use kiln_wire::VersionState;
 use serde::Deserialize;
-use sqlx::Row as _;
 
-use super::{ApiError, ApiResult, AppState, require, require_read};
-use crate::db::now_ms;
-use crate::tokens::{Authenticated, Scope};
-use crate::{events, jobs, names, publish, tarball};
-
-/// A crate row.
-pub(crate) struct CrateRow {
-    pub(crate) id: i64,
-    pub(crate) name: String,
-}
-
-/// The crate whose name collides with `name` (same ignoring case and `-`/`_`).
-pub(crate) async fn find_crate<'e, E>(
-    executor: E,
-    name: &str,
-) -> Result<Option<CrateRow>, sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT id, name FROM crates WHERE canonical_name = $1")
-        .bind(names::canonical(name))
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.map(|r| CrateRow {
-        id: r.get("id"),
-        name: r.get("name"),
-    }))
-}
-
-/// The crate called exactly `name` (ignoring case), or 404.
-pub(crate) async fn crate_named(app: &AppState, name: &str) -> ApiResult<CrateRow> {
-    match find_crate(app.db.pool(), name).await? {
-        Some(row) if row.name.eq_ignore_ascii_case(name) => Ok(row),
-        _ => Err(ApiError::not_found(format!(
-            "crate `{name}` does not exist"
-        ))),
-    }
-}
-
-/// Whether `auth` may manage crate `crate_id` (an owner, or an admin).
-pub(crate) async fn is_owner<'e, E>(
-    executor: E,
-    crate_id: i64,
-    auth: &Authenticated,
-) -> Result<bool, sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    if auth.is_admin() {
-        return Ok(true);
-    }
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM owners WHERE crate_id = $1 AND user_id = $2")
-            .bind(crate_id)
-            .bind(auth.user_id)
-            .fetch_one(executor)
-            .await?;
-    Ok(n > 0)
-}
-
-/// The version without build metadata, under which versions are unique.
-pub(crate) fn version_key(version: &semver::Version) -> String {
-    let mut key = semver::Version::new(version.major, version.minor, version.patch);
-    key.pre = version.pre.clone();
-    key.to_string()
-}
+use super::extract::{Body, Need, RawBody, Reader, scope};
+use super::{ApiError, ApiResult, AppState};
+use crate::model::{self, crates, versions};
+use crate::publish;
+use crate::tokens::Authenticated;
 
 /// `PUT /api/v1/crates/new`: takes a version into quarantine. Nothing reaches the index until
-/// the version is audited, built and approved.
+/// the version is audited, built and approved. The token is checked before the body is read.
 pub(super) async fn publish(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    Need(auth, _): Need<scope::Publish>,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let auth = require(&app, &headers, Scope::Publish).await?;
     if let Err(wait) = app
         .publish_limiter
         .check(auth.user_id, app.config.publish_per_minute)
     {
+        let secs = wait.as_secs().max(1);
         return Err(ApiError::busy(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            wait.as_secs().max(1),
+            StatusCode::TOO_MANY_REQUESTS,
+            secs,
             format!(
-                "`{}` published {} versions in the last minute; try again in {} s",
-                auth.login,
-                app.config.publish_per_minute,
-                wait.as_secs().max(1)
+                "`{}` published {} versions in the last minute; try again in {secs} s",
+                auth.login, app.config.publish_per_minute
             ),
         ));
     }
@@ -103,7 +38,7 @@ pub(super) async fn publish(
     let frame =
         publish::parse_frame(&body).map_err(|err| ApiError::bad_request(err.to_string()))?;
     let tarball = body.slice_ref(frame.tarball);
-    let subject = submit(&app, &auth, frame.metadata, tarball, None).await?;
+    let subject = publish::submit(&app, &auth, frame.metadata, tarball, None).await?;
     app.metrics.record_publish(started.elapsed());
     Ok(Json(serde_json::json!({
         "warnings": {
@@ -116,268 +51,82 @@ pub(super) async fn publish(
     })))
 }
 
-/// Checks a version (metadata, tarball, name, ownership, uniqueness), stores its `.crate`, and
-/// records it as `submitted` with an audit job queued. `origin` names the upstream registry of
-/// an import. Returns `NAME@VERSION`.
-pub(crate) async fn submit(
-    app: &AppState,
-    auth: &Authenticated,
-    meta: publish::NewCrate,
-    tarball: Bytes,
-    origin: Option<&str>,
-) -> ApiResult<String> {
-    let version = meta
-        .validate()
-        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
-    if !auth.covers_crate(&meta.name) {
-        return Err(ApiError::forbidden(format!(
-            "this token may not publish `{}`",
-            meta.name
-        )));
-    }
-    let (name, vers, limits) = (
-        meta.name.clone(),
-        meta.vers.clone(),
-        app.config.tarball_limits,
-    );
-    let inspected = tokio::task::spawn_blocking({
-        let tarball = tarball.clone();
-        move || tarball::inspect(&tarball, &name, &vers, limits)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    inspected.map_err(|err| ApiError::unprocessable(err.to_string()))?;
-    let checksum = Digest::of(&tarball);
-    let subject = format!("{}@{}", meta.name, meta.vers);
-
-    let mut w = app.db.begin_write().await?;
-    let crate_id = match find_crate(&mut *w.tx, &meta.name).await? {
-        Some(existing) if existing.name != meta.name => {
-            return Err(ApiError::conflict(format!(
-                "crate `{}` conflicts with the existing crate `{}` (names are compared ignoring case and `-`/`_`)",
-                meta.name, existing.name
-            )));
-        }
-        Some(existing) => {
-            if !is_owner(&mut *w.tx, existing.id, auth).await? {
-                return Err(ApiError::forbidden(format!(
-                    "`{}` is not an owner of crate `{}`",
-                    auth.login, existing.name
-                )));
-            }
-            existing.id
-        }
-        None => {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO crates (name, canonical_name, description, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-            )
-            .bind(&meta.name)
-            .bind(names::canonical(&meta.name))
-            .bind(&meta.description)
-            .bind(now_ms())
-            .fetch_one(&mut *w.tx)
-            .await?;
-            sqlx::query("INSERT INTO owners (crate_id, user_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(auth.user_id)
-                .execute(&mut *w.tx)
-                .await?;
-            id
-        }
-    };
-    let key = version_key(&version);
-    let duplicate: Option<String> =
-        sqlx::query_scalar("SELECT version FROM versions WHERE crate_id = $1 AND version_key = $2")
-            .bind(crate_id)
-            .bind(&key)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-    if let Some(existing) = duplicate {
-        return Err(ApiError::conflict(format!(
-            "crate `{}` already has version `{existing}`; versions cannot be replaced",
-            meta.name
-        )));
-    }
-    app.blobs.put(tarball).await?;
-    let now = now_ms();
-    let index_line = meta.index_line(&checksum.hex(), &rfc3339(now));
-    let version_id: i64 = sqlx::query_scalar(
-        "INSERT INTO versions (crate_id, version, version_key, checksum, state, yanked, index_line, metadata, origin, published_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'submitted', 0, $5, $6, $7, $8, $9, $9) RETURNING id",
-    )
-    .bind(crate_id)
-    .bind(&meta.vers)
-    .bind(&key)
-    .bind(checksum.hex())
-    .bind(index_line.to_string())
-    .bind(serde_json::to_string(&meta).map_err(ApiError::internal)?)
-    .bind(origin)
-    .bind(auth.user_id)
-    .bind(now)
-    .fetch_one(&mut *w.tx)
-    .await?;
-    let payload = serde_json::json!({"version_id": version_id, "crate": meta.name, "version": meta.vers, "checksum": checksum.hex()});
-    jobs::enqueue(&mut w.tx, "audit", &payload, app.config.job_attempts).await?;
-    let (kind, data) = match origin {
-        Some(upstream) => (
-            "import",
-            serde_json::json!({"checksum": checksum.to_string(), "origin": upstream}),
-        ),
-        None => (
-            "publish",
-            serde_json::json!({"checksum": checksum.to_string()}),
-        ),
-    };
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        kind,
-        &subject,
-        &auth.login,
-        data,
-    )
-    .await?;
-    w.commit().await?;
-    tracing::info!(%subject, user = %auth.login, origin, "version submitted for review");
-    Ok(subject)
-}
-
-/// RFC 3339 UTC time, to the second, of Unix milliseconds.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
-/// The version row of `name@version`.
-pub(crate) async fn version_row(
-    app: &AppState,
-    name: &str,
-    version: &str,
-) -> ApiResult<(CrateRow, sqlx::any::AnyRow)> {
-    let krate = crate_named(app, name).await?;
-    let row = sqlx::query("SELECT id, version, checksum, state, yanked FROM versions WHERE crate_id = $1 AND version = $2")
-        .bind(krate.id)
-        .bind(version)
-        .fetch_optional(app.db.pool())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("crate `{}` has no version `{version}`", krate.name)))?;
-    Ok((krate, row))
-}
-
 /// `GET /api/v1/crates/{name}/{version}/download`: the `.crate` of an approved version.
 pub(super) async fn download(
     State(app): State<AppState>,
+    _: Reader,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    require_read(&app, &headers).await?;
-    let (krate, row) = version_row(&app, &name, &version).await?;
-    let state: String = row.get("state");
-    if state != "approved" {
+    let row = versions::find(&app.db, &name, &version).await?;
+    let subject = row.subject();
+    if row.state != VersionState::Approved {
         return Err(ApiError::not_found(format!(
-            "{}@{version} is not approved (it is {state})",
-            krate.name
+            "{subject} is not approved (it is {})",
+            row.state
         )));
     }
-    let checksum: String = row.get("checksum");
-    let digest = Digest::from_hex(&checksum).map_err(ApiError::internal)?;
-    super::revocations::refuse_revoked(&app, &digest, &format!("{}@{version}", krate.name)).await?;
-    let bytes = app.blobs.get(&digest).await?.ok_or_else(|| {
-        ApiError::internal(format!(
-            "blob {digest} of {}@{version} is missing",
-            krate.name
-        ))
+    super::revocations::refuse_revoked(&app, &row.checksum, &subject).await?;
+    let bytes = app.blobs.get(&row.checksum).await?.ok_or_else(|| {
+        ApiError::internal(format!("blob {} of {subject} is missing", row.checksum))
     })?;
     app.metrics.record_download();
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/gzip"),
-        )],
-        bytes,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response())
 }
 
 async fn set_yanked(
     app: AppState,
-    headers: HeaderMap,
+    auth: Authenticated,
     name: String,
     version: String,
     yanked: bool,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let auth = require(&app, &headers, Scope::Yank).await?;
     if !auth.covers_crate(&name) {
         return Err(ApiError::forbidden(format!(
             "this token may not yank `{name}`"
         )));
     }
-    let (krate, row) = version_row(&app, &name, &version).await?;
+    let row = versions::find(&app.db, &name, &version).await?;
+    let krate = crates::CrateRow {
+        id: row.crate_id,
+        name: row.krate.clone(),
+    };
     let mut w = app.db.begin_write().await?;
-    if !is_owner(&mut *w.tx, krate.id, &auth).await? {
-        return Err(ApiError::forbidden(format!(
-            "`{}` is not an owner of crate `{}`",
-            auth.login, krate.name
-        )));
-    }
-    let id: i64 = row.get("id");
-    sqlx::query("UPDATE versions SET yanked = $1, updated_at = $2 WHERE id = $3")
-        .bind(i64::from(yanked))
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *w.tx)
-        .await?;
-    let kind = if yanked { "yank" } else { "unyank" };
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        kind,
-        &format!("{}@{version}", krate.name),
-        &auth.login,
-        serde_json::json!({}),
-    )
-    .await?;
+    crates::require_owner(&mut w.tx, &krate, &auth).await?;
+    versions::set_yanked(&mut w.tx, &row, yanked, &auth.login).await?;
     w.commit().await?;
-    app.index_cache.invalidate(&krate.name.to_ascii_lowercase());
+    app.index_changed(&row.krate);
     Ok(Json(serde_json::json!({"ok": true})))
 }
 
 /// `DELETE /api/v1/crates/{name}/{version}/yank`.
 pub(super) async fn yank(
     State(app): State<AppState>,
+    Need(auth, _): Need<scope::Yank>,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set_yanked(app, headers, name, version, true).await
+    set_yanked(app, auth, name, version, true).await
 }
 
 /// `PUT /api/v1/crates/{name}/{version}/unyank`.
 pub(super) async fn unyank(
     State(app): State<AppState>,
+    Need(auth, _): Need<scope::Yank>,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set_yanked(app, headers, name, version, false).await
+    set_yanked(app, auth, name, version, false).await
 }
 
 /// `GET /api/v1/crates/{name}/owners`.
 pub(super) async fn owners(
     State(app): State<AppState>,
+    _: Reader,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    require_read(&app, &headers).await?;
-    let krate = crate_named(&app, &name).await?;
-    let rows = sqlx::query("SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id WHERE o.crate_id = $1 ORDER BY u.login")
-        .bind(krate.id)
-        .fetch_all(app.db.pool())
-        .await?;
-    let users: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            let login: String = r.get("login");
-            serde_json::json!({"id": r.get::<i64, _>("id"), "login": login, "name": login})
-        })
+    let krate = crates::named(&app.db, &name).await?;
+    let users: Vec<serde_json::Value> = crates::owners(&app.db, &krate)
+        .await?
+        .into_iter()
+        .map(|(id, login)| serde_json::json!({"id": id, "login": login, "name": login}))
         .collect();
     Ok(Json(serde_json::json!({"users": users})))
 }
@@ -390,14 +139,11 @@ pub(super) struct OwnerChange {
 
 async fn change_owners(
     app: AppState,
-    headers: HeaderMap,
+    auth: Authenticated,
     name: String,
-    body: Bytes,
+    change: OwnerChange,
     add: bool,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let auth = require(&app, &headers, Scope::Publish).await?;
-    let change: OwnerChange = serde_json::from_slice(&body)
-        .map_err(|err| ApiError::bad_request(format!("invalid owner request: {err}")))?;
     if change.users.is_empty() {
         return Err(ApiError::bad_request("name at least one user"));
     }
@@ -406,54 +152,9 @@ async fn change_owners(
             "this token may not change the owners of `{name}`"
         )));
     }
-    let krate = crate_named(&app, &name).await?;
+    let krate = crates::named(&app.db, &name).await?;
     let mut w = app.db.begin_write().await?;
-    if !is_owner(&mut *w.tx, krate.id, &auth).await? {
-        return Err(ApiError::forbidden(format!(
-            "`{}` is not an owner of crate `{}`",
-            auth.login, krate.name
-        )));
-    }
-    for login in &change.users {
-        let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE login = $1")
-            .bind(login)
-            .fetch_optional(&mut *w.tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no user `{login}`")))?;
-        if add {
-            sqlx::query("INSERT INTO owners (crate_id, user_id) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM owners WHERE crate_id = $1 AND user_id = $2)")
-                .bind(krate.id)
-                .bind(user_id)
-                .execute(&mut *w.tx)
-                .await?;
-        } else {
-            sqlx::query("DELETE FROM owners WHERE crate_id = $1 AND user_id = $2")
-                .bind(krate.id)
-                .bind(user_id)
-                .execute(&mut *w.tx)
-                .await?;
-        }
-    }
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM owners WHERE crate_id = $1")
-        .bind(krate.id)
-        .fetch_one(&mut *w.tx)
-        .await?;
-    if left == 0 {
-        return Err(ApiError::bad_request(format!(
-            "crate `{}` must keep at least one owner",
-            krate.name
-        )));
-    }
-    let kind = if add { "owner-add" } else { "owner-remove" };
-    events::append(
-        &mut w.tx,
-        app.db.backend(),
-        kind,
-        &krate.name,
-        &auth.login,
-        serde_json::json!({"users": change.users}),
-    )
-    .await?;
+    crates::change_owners(&mut w.tx, &krate, &auth, &change.users, add).await?;
     w.commit().await?;
     let verb = if add {
         "added as owners of"
@@ -468,21 +169,21 @@ async fn change_owners(
 /// `PUT /api/v1/crates/{name}/owners`.
 pub(super) async fn add_owners(
     State(app): State<AppState>,
+    Need(auth, _): Need<scope::Publish>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Body(change): Body<OwnerChange>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    change_owners(app, headers, name, body, true).await
+    change_owners(app, auth, name, change, true).await
 }
 
 /// `DELETE /api/v1/crates/{name}/owners`.
 pub(super) async fn remove_owners(
     State(app): State<AppState>,
+    Need(auth, _): Need<scope::Publish>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Body(change): Body<OwnerChange>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    change_owners(app, headers, name, body, false).await
+    change_owners(app, auth, name, change, false).await
 }
 
 /// Search parameters.
@@ -498,51 +199,20 @@ pub(super) struct SearchQuery {
 /// description contains the query.
 pub(super) async fn search(
     State(app): State<AppState>,
+    _: Reader,
     Query(query): Query<SearchQuery>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    require_read(&app, &headers).await?;
     let per_page = query.per_page.unwrap_or(10).clamp(1, 100) as usize;
-    let needle = query.q.to_ascii_lowercase();
-    let rows = sqlx::query(
-        "SELECT c.name, c.description, v.version, v.yanked FROM crates c JOIN versions v ON v.crate_id = c.id \
-         WHERE v.state = 'approved' ORDER BY c.name",
-    )
-    .fetch_all(app.db.pool())
-    .await?;
-    let mut found: Vec<(String, Option<String>, Option<semver::Version>)> = Vec::new();
-    for row in &rows {
-        let name: String = row.get("name");
-        let description: Option<String> = row.get("description");
-        let matches = needle.is_empty()
-            || names::canonical(&name).contains(&names::canonical(&needle))
-            || description
-                .as_deref()
-                .is_some_and(|d| d.to_ascii_lowercase().contains(&needle));
-        if !matches {
-            continue;
-        }
-        let version = semver::Version::parse(&row.get::<String, _>("version"))
-            .ok()
-            .filter(|_| row.get::<i64, _>("yanked") == 0);
-        match found.last_mut() {
-            Some(last) if last.0 == name => {
-                if version > last.2 {
-                    last.2 = version;
-                }
-            }
-            _ => found.push((name, description, version)),
-        }
-    }
+    let found = model::index::search(&app.db, &query.q.to_ascii_lowercase()).await?;
     let total = found.len();
     let crates: Vec<serde_json::Value> = found
         .into_iter()
         .take(per_page)
-        .map(|(name, description, version)| {
+        .map(|found| {
             serde_json::json!({
-                "name": name,
-                "max_version": version.map_or_else(|| "0.0.0".to_owned(), |v| v.to_string()),
-                "description": description,
+                "name": found.name,
+                "max_version": found.max_version.map_or_else(|| "0.0.0".to_owned(), |v| v.to_string()),
+                "description": found.description,
             })
         })
         .collect();

@@ -1,10 +1,12 @@
 //! The one error type of the HTTP API. Clients get Cargo's error form,
-//! `{"errors":[{"detail":"…"}]}`, with a meaningful status; internal failures are logged with
-//! their detail and answered with a bare "internal error".
+//! `{"errors":[{"detail":"…"}]}`, with a meaningful status; an internal failure's detail goes to
+//! the log with the request's id ([`kiln_http::request_ids`]) and the client gets a bare
+//! "internal error" naming that id.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::model::ModelError;
 use crate::tokens::AuthError;
 
 /// An API error: a status and a message for the client.
@@ -14,6 +16,7 @@ pub struct ApiError {
     detail: String,
     retry_after: Option<u64>,
     login_url: Option<String>,
+    internal: Option<String>,
 }
 
 /// Handlers return this.
@@ -27,6 +30,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             login_url: None,
+            internal: None,
         }
     }
 
@@ -71,13 +75,12 @@ impl ApiError {
         }
     }
 
-    /// 500, with the detail logged and not sent.
+    /// 500, with the detail logged (under the request's id) and not sent.
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; the server log has the details",
-        )
+        Self {
+            internal: Some(err.to_string()),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
     }
 
     /// The status.
@@ -111,9 +114,36 @@ impl From<crate::blobs::BlobError> for ApiError {
     }
 }
 
+impl From<ModelError> for ApiError {
+    fn from(err: ModelError) -> Self {
+        match err {
+            ModelError::NotFound(detail) => Self::not_found(detail),
+            ModelError::Conflict(detail) => Self::conflict(detail),
+            ModelError::Forbidden(detail) => Self::forbidden(detail),
+            ModelError::Invalid(detail) => Self::unprocessable(detail),
+            other @ (ModelError::Db(_) | ModelError::Blob(_) | ModelError::Corrupt(_)) => {
+                Self::internal(other)
+            }
+        }
+    }
+}
+
+/// The registry's answer to an internal failure: Cargo's error form, naming the request id
+/// under which the log has the detail.
+pub fn internal_body(id: &kiln_http::RequestId) -> Response {
+    let body = kiln_wire::errors::RegistryErrorBody::new(format!(
+        "internal error; the server log has the details under request id {}",
+        id.0
+    ));
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"errors": [{"detail": self.detail}]});
+        if let Some(detail) = self.internal {
+            return kiln_http::internal_error(detail);
+        }
+        let body = kiln_wire::errors::RegistryErrorBody::new(self.detail);
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after {

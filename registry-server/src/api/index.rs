@@ -1,5 +1,5 @@
-//! Cargo's sparse index: `config.json` and one file per crate listing its approved versions.
-//! Files carry an `ETag` and answer `If-None-Match` with 304.
+//! Cargo's sparse index: `config.json` and one file per crate listing its approved versions,
+//! served from memory ([`crate::index_cache`]) with an `ETag` and `If-None-Match` → 304.
 
 use std::sync::Arc;
 
@@ -7,15 +7,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sqlx::Row as _;
 
-use super::{ApiError, ApiResult, AppState, require_read};
+use super::extract::Reader;
+use super::{ApiError, ApiResult, AppState};
 use crate::index_cache::Entry;
+use crate::model;
 use crate::names;
 
 /// `GET /index/config.json`.
-pub(super) async fn config(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    require_read(&app, &headers).await?;
+pub(super) async fn config(State(app): State<AppState>, _: Reader) -> ApiResult<Response> {
     let mut config = serde_json::json!({
         "dl": format!("{}/api/v1/crates", app.config.public_url),
         "api": app.config.public_url,
@@ -26,42 +26,13 @@ pub(super) async fn config(State(app): State<AppState>, headers: HeaderMap) -> A
     Ok(axum::Json(config).into_response())
 }
 
-/// The content of a crate's index file: one line per approved version, in publish order, each
-/// with its current `yanked` flag.
-pub(crate) async fn index_file_content(
-    app: &AppState,
-    lowercase_name: &str,
-) -> ApiResult<Option<String>> {
-    let rows = sqlx::query(
-        "SELECT c.name, v.index_line, v.yanked FROM versions v JOIN crates c ON c.id = v.crate_id \
-         WHERE c.canonical_name = $1 AND v.state = 'approved' ORDER BY v.id",
-    )
-    .bind(names::canonical(lowercase_name))
-    .fetch_all(app.db.pool())
-    .await?;
-    let mut body = String::new();
-    for row in &rows {
-        let name: String = row.get("name");
-        if name.to_ascii_lowercase() != lowercase_name {
-            return Ok(None);
-        }
-        let line: String = row.get("index_line");
-        let mut line: serde_json::Value =
-            serde_json::from_str(&line).map_err(ApiError::internal)?;
-        line["yanked"] = (row.get::<i64, _>("yanked") != 0).into();
-        body.push_str(&line.to_string());
-        body.push('\n');
-    }
-    Ok((!body.is_empty()).then_some(body))
-}
-
 /// `GET /index/{path}`: a crate's index file.
 pub(super) async fn file(
     State(app): State<AppState>,
+    _: Reader,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    require_read(&app, &headers).await?;
     let name = path.rsplit('/').next().unwrap_or_default();
     let plain = !name.is_empty()
         && name
@@ -74,7 +45,9 @@ pub(super) async fn file(
     let entry = match app.index_cache.get(&key) {
         Some(entry) => entry,
         None => {
-            let body = index_file_content(&app, name).await?.map(Bytes::from);
+            let body = model::index::file_content(&app.db, name)
+                .await?
+                .map(Bytes::from);
             let entry = Arc::new(Entry::new(body));
             app.index_cache.put(key, entry.clone());
             entry

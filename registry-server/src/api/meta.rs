@@ -4,49 +4,38 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use sqlx::Row as _;
 use utoipa::OpenApi as _;
 
 use super::{ApiResult, AppState};
-use crate::jobs;
+use crate::metrics::{CONTENT_TYPE, JobLabels, StateLabels};
+use crate::model::{jobs, versions};
 
 /// `GET /healthz`: 200 when the database answers.
 pub(super) async fn healthz(State(app): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    sqlx::query("SELECT 1").execute(app.db.pool()).await?;
+    app.db.ping().await?;
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: the registry's metrics (and the executor's, under `kiln serve`), with the
+/// review states and jobs read from the database now.
 pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> {
-    let versions = sqlx::query("SELECT state, COUNT(*) AS n FROM versions GROUP BY state")
-        .fetch_all(app.db.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            (
-                vec![("state", r.get::<String, _>("state"))],
-                r.get::<i64, _>("n"),
-            )
-        })
-        .collect();
-    let jobs = jobs::counts(&app.db)
-        .await?
-        .into_iter()
-        .map(|(kind, state, n)| (vec![("kind", kind), ("state", state)], n))
-        .collect();
-    let mut text = app.metrics.render(&[
-        ("kiln_versions", "Versions by review state.", versions),
-        ("kiln_jobs", "Jobs by kind and state.", jobs),
-    ]);
-    if let Some(more) = app.extensions.metrics.get() {
-        text.push_str(&more());
+    app.metrics.versions.clear();
+    for (state, n) in versions::state_counts(&app.db).await? {
+        app.metrics
+            .versions
+            .get_or_create(&StateLabels { state })
+            .set(n);
+    }
+    app.metrics.jobs.clear();
+    for (kind, state, n) in jobs::counts(&app.db).await? {
+        app.metrics
+            .jobs
+            .get_or_create(&JobLabels { kind, state })
+            .set(n);
     }
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        text,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        app.metrics.render(),
     )
         .into_response())
 }
@@ -60,21 +49,22 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         description = "Submissions and review, artifacts, tokens, the event log, and the worker protocol. Cargo's sparse index and web API are served beside it at /index/ and /api/v1/."
     ),
     paths(
-        super::kiln::list_submissions,
-        super::kiln::show_submission,
-        super::kiln::submission_crate,
-        super::kiln::approve,
-        super::kiln::reject,
-        super::kiln::artifact,
-        super::kiln::import,
+        super::submissions::list,
+        super::submissions::show,
+        super::submissions::crate_file,
+        super::submissions::approve,
+        super::submissions::reject,
+        super::artifacts::artifact,
+        super::imports::import,
         super::revocations::revoke,
         super::revocations::list,
-        super::kiln::create_token,
-        super::kiln::list_tokens,
-        super::kiln::revoke_token,
-        super::kiln::whoami,
-        super::kiln::events,
-        super::kiln::verify_events,
+        super::tokens::create,
+        super::tokens::list,
+        super::tokens::revoke,
+        super::tokens::whoami,
+        super::events::list,
+        super::events::verify,
+        super::gc::sweep,
         super::workers::claim,
         super::workers::heartbeat,
         super::workers::complete,

@@ -1,91 +1,38 @@
-//! The HTTP interface: every route in one table ([`router`]), the shared state, and
-//! authentication.
+//! The HTTP interface: every route in one table ([`router`]), the extractors that check tokens
+//! before bodies are read ([`extract`]), and the error type ([`error`]). Handlers are thin:
+//! they extract, call the model or a service, and answer.
 
 pub mod advisories;
+mod artifacts;
 mod cargo;
 pub mod error;
+mod events;
+pub mod extract;
+mod gc;
+mod imports;
 mod index;
-pub mod kiln;
 mod meta;
-pub mod revocations;
+mod revocations;
+mod submissions;
+mod tokens;
 pub mod workers;
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, put};
 
+pub use crate::app::{App, AppState, Extensions};
 pub use error::{ApiError, ApiResult};
 
-use crate::blobs::BlobStore;
-use crate::config::RegistryConfig;
-use crate::db::Db;
-use crate::metrics::Metrics;
-use crate::tokens::{self, Authenticated, Scope};
+use crate::tokens::Authenticated;
 
-/// What every handler shares.
-#[derive(Debug)]
-pub struct App {
-    /// The database.
-    pub db: Db,
-    /// The blob store.
-    pub blobs: Arc<dyn BlobStore>,
-    /// The settings.
-    pub config: RegistryConfig,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
-    /// Index files in memory.
-    pub index_cache: crate::index_cache::IndexCache,
-    /// The server's signing keys.
-    pub keys: crate::keys::ServerKeys,
-    /// Publishes per user and minute.
-    pub publish_limiter: crate::rate_limit::RateLimiter,
-    /// What other services in the same process add to `/metrics` and `/openapi.json`.
-    pub extensions: Extensions,
-}
-
-/// Metrics text made on demand by another service in the process.
-pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
-
-/// What another service in the same process (the executor under `kiln serve`) adds to the
-/// registry's operations endpoints. Each is set at most once, before serving.
-#[derive(Default)]
-pub struct Extensions {
-    /// More `/metrics` text.
-    pub metrics: std::sync::OnceLock<MetricsSource>,
-    /// More API description, merged into `/openapi.json`.
-    pub openapi: std::sync::OnceLock<utoipa::openapi::OpenApi>,
-    /// Told after every revocation is committed (the executor then refreshes its list before
-    /// its next preflight).
-    pub on_revocation: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
-}
-
-impl Extensions {
-    /// Tells whoever listens that the revocation list changed.
-    pub fn revoked(&self) {
-        if let Some(listener) = self.on_revocation.get() {
-            listener();
-        }
-    }
-}
-
-impl std::fmt::Debug for Extensions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Extensions")
-            .field("metrics", &self.metrics.get().is_some())
-            .field("openapi", &self.openapi.get().is_some())
-            .field("on_revocation", &self.on_revocation.get().is_some())
-            .finish()
-    }
-}
-
-/// The state handlers receive.
-pub type AppState = Arc<App>;
+/// The largest body a worker may upload (a module or a log).
+pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 
 /// The registry's routes.
 pub fn router(app: AppState) -> Router {
+    // The frame's two lengths and what they announce; the metadata counts against it too.
     let publish_limit = app.config.max_publish_bytes + 8;
     Router::new()
         // Cargo's sparse index.
@@ -110,37 +57,38 @@ pub fn router(app: AppState) -> Router {
                 .delete(cargo::remove_owners),
         )
         // kiln's own API.
-        .route("/api/kiln/v1/submissions", get(kiln::list_submissions))
+        .route("/api/kiln/v1/submissions", get(submissions::list))
         .route(
             "/api/kiln/v1/submissions/{name}/{version}",
-            get(kiln::show_submission),
+            get(submissions::show),
         )
         .route(
             "/api/kiln/v1/submissions/{name}/{version}/crate",
-            get(kiln::submission_crate),
+            get(submissions::crate_file),
         )
         .route(
             "/api/kiln/v1/submissions/{name}/{version}/approve",
-            post(kiln::approve),
+            post(submissions::approve),
         )
         .route(
             "/api/kiln/v1/submissions/{name}/{version}/reject",
-            post(kiln::reject),
+            post(submissions::reject),
         )
-        .route("/api/kiln/v1/artifacts/{digest}", get(kiln::artifact))
-        .route("/api/kiln/v1/imports", post(kiln::import))
+        .route("/api/kiln/v1/artifacts/{digest}", get(artifacts::artifact))
+        .route("/api/kiln/v1/imports", post(imports::import))
         .route(
             "/api/kiln/v1/revocations",
             get(revocations::list).post(revocations::revoke),
         )
         .route(
             "/api/kiln/v1/tokens",
-            get(kiln::list_tokens).post(kiln::create_token),
+            get(tokens::list).post(tokens::create),
         )
-        .route("/api/kiln/v1/tokens/{id}", delete(kiln::revoke_token))
-        .route("/api/kiln/v1/whoami", get(kiln::whoami))
-        .route("/api/kiln/v1/events", get(kiln::events))
-        .route("/api/kiln/v1/events/verify", get(kiln::verify_events))
+        .route("/api/kiln/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/api/kiln/v1/whoami", get(tokens::whoami))
+        .route("/api/kiln/v1/events", get(events::list))
+        .route("/api/kiln/v1/events/verify", get(events::verify))
+        .route("/api/kiln/v1/gc", post(gc::sweep))
         // Workers (audit, build) claim jobs and report results.
         .route("/api/kiln/v1/jobs/claim", post(workers::claim))
         .route("/api/kiln/v1/jobs/{id}/heartbeat", post(workers::heartbeat))
@@ -148,7 +96,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/kiln/v1/jobs/{id}/fail", post(workers::fail))
         .route(
             "/api/kiln/v1/blobs",
-            post(workers::upload_blob).layer(DefaultBodyLimit::max(256 * 1024 * 1024)),
+            post(workers::upload_blob).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route("/api/kiln/v1/blobs/{digest}", get(workers::download_blob))
         .route("/api/kiln/v1/approved-names", get(workers::approved_names))
@@ -159,6 +107,10 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(meta::metrics))
         .route("/openapi.json", get(meta::openapi))
         .with_state(app)
+        .layer(axum::middleware::from_fn_with_state(
+            error::internal_body as kiln_http::InternalBody,
+            kiln_http::request_ids,
+        ))
 }
 
 /// The token in the request, checked; `None` when no token was sent.
@@ -172,33 +124,17 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> ApiResult<Option<Au
             &app.config.login_url(),
         )
     })?;
-    tokens::authenticate(&app.db, tokens::token_from_header(value))
+    tokens_check(app, value).await.map(Some)
+}
+
+async fn tokens_check(app: &App, value: &str) -> ApiResult<Authenticated> {
+    crate::tokens::authenticate(&app.db, crate::tokens::token_from_header(value))
         .await
-        .map(Some)
         .map_err(|err| ApiError::from_auth(err, &app.config.login_url()))
 }
 
-/// The checked token, which must be present and hold `scope`.
-pub async fn require(app: &App, headers: &HeaderMap, scope: Scope) -> ApiResult<Authenticated> {
-    let auth = authenticate(app, headers)
-        .await?
-        .ok_or_else(|| ApiError::from_auth(tokens::AuthError::Missing, &app.config.login_url()))?;
-    if !auth.has_scope(scope) {
-        return Err(ApiError::forbidden(format!(
-            "this token does not have the `{scope}` scope"
-        )));
-    }
-    Ok(auth)
-}
-
-/// Refuses anonymous reads when the registry requires authentication.
-pub async fn require_read(app: &App, headers: &HeaderMap) -> ApiResult<Option<Authenticated>> {
-    let auth = authenticate(app, headers).await?;
-    if app.config.auth_required && auth.is_none() {
-        return Err(ApiError::from_auth(
-            tokens::AuthError::Missing,
-            &app.config.login_url(),
-        ));
-    }
-    Ok(auth)
+/// Parses a digest from a path.
+fn digest_param(text: &str) -> ApiResult<kiln_policy::Digest> {
+    text.parse()
+        .map_err(|err| ApiError::bad_request(format!("`{text}` is not a digest: {err}")))
 }

@@ -1,7 +1,11 @@
-//! The wasmtime engine settings shared by the builder (AOT precompilation) and the executor.
+//! `kiln-engine`: the wasmtime engine settings shared by kiln's builder (ahead-of-time
+//! precompilation) and its executor, in a crate of their own so that the builder does not depend
+//! on the executor.
 //!
 //! Anything that changes compiled code lives here and nowhere else: a `.cwasm` is only usable by
 //! an engine whose settings hash the same (`Engine::precompile_compatibility_hash`).
+
+#![forbid(unsafe_code)]
 
 use wasmtime::{Config, Engine, OptLevel, Strategy};
 

@@ -1,7 +1,15 @@
-//! The numbers and names of kernel ABI v1, shared by the SDK, the builder and the executor's
-//! documentation (`docs/kernel-abi.md`).
+//! `kiln-abi`: the numbers and names of kiln's kernel ABI v1 (`docs/kernel-abi.md` in the kiln
+//! repository), in one place that both sides of the contract use: the kernel SDK
+//! (`kiln-kernel`), which exports them, and kiln's policy, which checks modules against them.
+//!
+//! It has no dependencies, so that the SDK stays free of them, and it is published to a kiln
+//! registry before the SDK.
 
-/// The ABI version this SDK implements.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+/// The ABI version these constants describe.
 pub const VERSION: u32 = 1;
 
 /// The host module every `kiln` import comes from.
@@ -23,7 +31,7 @@ pub const OUTPUT_OK: i32 = 0;
 /// `kiln.output` refused the chunk: the cell's output limit is reached.
 pub const OUTPUT_LIMIT: i32 = 1;
 
-/// The size of the chunks [`crate::Output`] hands to the host.
+/// The size of the chunks the SDK's output hands to the host.
 pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Log levels for `kiln.log`.

@@ -53,14 +53,13 @@ pub fn event_hash(
 /// Appends an event inside `tx`. On PostgreSQL an advisory lock makes appends from several
 /// processes take turns; SQLite has a single writer anyway.
 pub async fn append(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
+    tx: &mut super::Tx,
     kind: &str,
     subject: &str,
     actor: &str,
     data: serde_json::Value,
 ) -> Result<i64, sqlx::Error> {
-    if backend == Backend::Postgres {
+    if Backend::of(tx) == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock(7878001)")
             .execute(&mut **tx)
             .await?;

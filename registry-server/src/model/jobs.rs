@@ -6,9 +6,11 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use kiln_wire::JobKind;
+use kiln_wire::worker::{Job, JobPayload};
 use sqlx::Row as _;
 
+use super::{ModelError, ModelResult, Tx, corrupt};
 use crate::db::{Backend, Db, now_ms};
 
 /// The delay before the first retry; it doubles with each failed attempt.
@@ -16,52 +18,48 @@ pub const RETRY_BASE: Duration = Duration::from_secs(5);
 /// The longest delay between retries.
 pub const RETRY_MAX: Duration = Duration::from_secs(600);
 
-/// A job a worker holds.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Job {
-    /// The job's id.
-    pub id: i64,
-    /// `audit` or `build`.
-    pub kind: String,
-    /// What to work on.
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-    /// Attempts so far, this one included.
-    pub attempts: i64,
-    /// The attempt limit.
-    pub max_attempts: i64,
-    /// When the lease runs out (Unix milliseconds) unless the worker heartbeats.
-    pub lease_until: i64,
-}
-
-/// Queues a job inside `tx`.
+/// Queues a job of `kind` about `payload` inside `tx`.
 pub async fn enqueue(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    kind: &str,
-    payload: &serde_json::Value,
+    tx: &mut Tx,
+    kind: JobKind,
+    payload: &JobPayload,
     max_attempts: i64,
-) -> Result<i64, sqlx::Error> {
+) -> ModelResult<i64> {
     let now = now_ms();
-    sqlx::query_scalar(
+    let payload = serde_json::to_string(payload).map_err(|err| corrupt("a job payload", err))?;
+    Ok(sqlx::query_scalar(
         "INSERT INTO jobs (kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
          VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4) RETURNING id",
     )
-    .bind(kind)
-    .bind(payload.to_string())
+    .bind(kind.as_str())
+    .bind(payload)
     .bind(max_attempts)
     .bind(now)
     .fetch_one(&mut **tx)
-    .await
+    .await?)
+}
+
+fn job(row: &sqlx::any::AnyRow) -> ModelResult<Job> {
+    let kind: String = row.get("kind");
+    let payload: String = row.get("payload");
+    Ok(Job {
+        id: row.get("id"),
+        kind: kind.parse().map_err(|err| corrupt("a job's kind", err))?,
+        payload: serde_json::from_str(&payload).map_err(|err| corrupt("a job's payload", err))?,
+        attempts: row.get("attempts"),
+        max_attempts: row.get("max_attempts"),
+        lease_until: row.get::<Option<i64>, _>("lease_until").unwrap_or_default(),
+    })
 }
 
 /// Claims the next ready job of `kind` for `worker`, for `lease`. Jobs whose lease expired count
 /// as a failed attempt: they are claimed again, or dead-lettered when out of attempts.
 pub async fn claim(
     db: &Db,
-    kind: &str,
+    kind: JobKind,
     worker: &str,
     lease: Duration,
-) -> Result<Option<Job>, sqlx::Error> {
+) -> ModelResult<Option<Job>> {
     let now = now_ms();
     let mut w = db.begin_write().await?;
     sqlx::query(
@@ -87,31 +85,16 @@ pub async fn claim(
         .bind(worker)
         .bind(now + lease.as_millis() as i64)
         .bind(now)
-        .bind(kind)
+        .bind(kind.as_str())
         .fetch_optional(&mut *w.tx)
         .await?;
     w.commit().await?;
-    Ok(row.map(|row| {
-        let payload: String = row.get("payload");
-        Job {
-            id: row.get("id"),
-            kind: row.get("kind"),
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-            attempts: row.get("attempts"),
-            max_attempts: row.get("max_attempts"),
-            lease_until: row.get("lease_until"),
-        }
-    }))
+    row.as_ref().map(job).transpose()
 }
 
-/// Extends the lease of a job `worker` holds. False when the lease was lost (it ran out and
-/// another worker claimed the job, or the job was finished).
-pub async fn heartbeat(
-    db: &Db,
-    id: i64,
-    worker: &str,
-    lease: Duration,
-) -> Result<bool, sqlx::Error> {
+/// Extends the lease of a job `worker` holds; a conflict when the lease was lost (it ran out
+/// and another worker claimed the job, or the job was finished).
+pub async fn heartbeat(db: &Db, id: i64, worker: &str, lease: Duration) -> ModelResult<()> {
     let now = now_ms();
     let mut w = db.begin_write().await?;
     let done = sqlx::query(
@@ -124,26 +107,63 @@ pub async fn heartbeat(
     .bind(worker)
     .execute(&mut *w.tx)
     .await?;
+    if done.rows_affected() != 1 {
+        return Err(not_held(&mut w.tx, id, worker).await);
+    }
     w.commit().await?;
-    Ok(done.rows_affected() == 1)
+    Ok(())
 }
 
-/// Marks a job `worker` holds as done, inside `tx`. False when the worker no longer holds it.
-pub async fn complete(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: i64,
-    worker: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+/// Marks job `id` done inside `tx`, if `worker` holds it, and returns it; a conflict when the
+/// worker no longer holds it (its lease ran out and another worker claimed it, or it was
+/// finished). One statement decides, so of two workers completing the same job one wins.
+pub async fn finish(tx: &mut Tx, id: i64, worker: &str) -> ModelResult<Job> {
+    let row = sqlx::query(
         "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
-         WHERE id = $2 AND worker = $3 AND state = 'running'",
+         WHERE id = $2 AND worker = $3 AND state = 'running' \
+         RETURNING id, kind, payload, attempts, max_attempts, lease_until",
     )
     .bind(now_ms())
     .bind(id)
     .bind(worker)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    match row {
+        Some(row) => job(&row),
+        None => Err(not_held(tx, id, worker).await),
+    }
+}
+
+/// Why `worker` cannot act on job `id`: it does not exist, or another holds it.
+async fn not_held(tx: &mut Tx, id: i64, worker: &str) -> ModelError {
+    let exists = sqlx::query_scalar::<_, i64>("SELECT id FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await;
+    match exists {
+        Ok(None) => ModelError::NotFound(format!("no job {id}")),
+        Ok(Some(_)) => ModelError::Conflict(format!("job {id} is not held by `{worker}`")),
+        Err(err) => err.into(),
+    }
+}
+
+/// Job `id`, if `worker` holds it.
+pub async fn held(db: &Db, id: i64, worker: &str) -> ModelResult<Job> {
+    let row = sqlx::query(
+        "SELECT id, kind, payload, attempts, max_attempts, lease_until FROM jobs \
+         WHERE id = $1 AND worker = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .fetch_optional(db.pool())
+    .await?;
+    match row {
+        Some(row) => job(&row),
+        None => {
+            let mut w = db.begin_write().await?;
+            Err(not_held(&mut w.tx, id, worker).await)
+        }
+    }
 }
 
 /// What became of a failed job.
@@ -153,8 +173,6 @@ pub enum FailOutcome {
     Retry(Duration),
     /// It is out of attempts and dead-lettered.
     Dead,
-    /// The worker no longer held it.
-    NotHeld,
 }
 
 /// The delay before retrying after `attempts` failed attempts.
@@ -165,17 +183,17 @@ pub fn backoff(attempts: i64) -> Duration {
         .min(RETRY_MAX)
 }
 
-/// Records a failed attempt of a job `worker` holds: retry later, or dead-letter it.
-pub async fn fail(db: &Db, id: i64, worker: &str, error: &str) -> Result<FailOutcome, sqlx::Error> {
+/// Records a failed attempt of a job `worker` holds, inside `tx`: retry later, or dead-letter
+/// it.
+pub async fn fail(tx: &mut Tx, id: i64, worker: &str, error: &str) -> ModelResult<FailOutcome> {
     let now = now_ms();
-    let mut w = db.begin_write().await?;
     let row = sqlx::query("SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND worker = $2 AND state = 'running'")
         .bind(id)
         .bind(worker)
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(&mut **tx)
         .await?;
     let Some(row) = row else {
-        return Ok(FailOutcome::NotHeld);
+        return Err(not_held(tx, id, worker).await);
     };
     let attempts: i64 = row.get("attempts");
     let max_attempts: i64 = row.get("max_attempts");
@@ -196,9 +214,8 @@ pub async fn fail(db: &Db, id: i64, worker: &str, error: &str) -> Result<FailOut
     .bind(error)
     .bind(now)
     .bind(id)
-    .execute(&mut *w.tx)
+    .execute(&mut **tx)
     .await?;
-    w.commit().await?;
     Ok(outcome)
 }
 
@@ -206,11 +223,10 @@ pub async fn fail(db: &Db, id: i64, worker: &str, error: &str) -> Result<FailOut
 /// is tried again; an approval wakes waiting jobs at once.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// Puts a held job back in the queue for [`WAIT`] without counting the attempt: it is waiting
-/// for something outside it (a dependency's approval), not failing. False when not held.
-pub async fn wait(db: &Db, id: i64, worker: &str, reason: &str) -> Result<bool, sqlx::Error> {
+/// Puts a held job back in the queue for [`WAIT`] inside `tx`, without counting the attempt: it
+/// is waiting for something outside it (a dependency's approval), not failing.
+pub async fn wait(tx: &mut Tx, id: i64, worker: &str, reason: &str) -> ModelResult<()> {
     let now = now_ms();
-    let mut w = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, last_error = $2, \
          lease_until = NULL, worker = NULL, updated_at = $3 WHERE id = $4 AND worker = $5 AND state = 'running'",
@@ -220,14 +236,35 @@ pub async fn wait(db: &Db, id: i64, worker: &str, reason: &str) -> Result<bool, 
     .bind(now)
     .bind(id)
     .bind(worker)
-    .execute(&mut *w.tx)
+    .execute(&mut **tx)
     .await?;
-    w.commit().await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Err(not_held(tx, id, worker).await);
+    }
+    Ok(())
+}
+
+/// Finishes job `id` now without another attempt, inside `tx` (the submission itself is at
+/// fault).
+pub async fn give_up(tx: &mut Tx, id: i64, worker: &str, error: &str) -> ModelResult<()> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'dead', last_error = $1, lease_until = NULL, updated_at = $2 \
+         WHERE id = $3 AND worker = $4 AND state = 'running'",
+    )
+    .bind(error)
+    .bind(now_ms())
+    .bind(id)
+    .bind(worker)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(not_held(tx, id, worker).await);
+    }
+    Ok(())
 }
 
 /// Wakes every queued job that is waiting: after an approval, what waited for it may go on.
-pub async fn wake(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), sqlx::Error> {
+pub async fn wake(tx: &mut Tx) -> ModelResult<()> {
     sqlx::query("UPDATE jobs SET run_at = $1 WHERE state = 'queued' AND run_at > $1")
         .bind(now_ms())
         .execute(&mut **tx)
@@ -236,7 +273,7 @@ pub async fn wake(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), 
 }
 
 /// Counts of jobs by kind and state, for metrics and the CLI.
-pub async fn counts(db: &Db) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+pub async fn counts(db: &Db) -> ModelResult<Vec<(String, String, i64)>> {
     let rows = sqlx::query(
         "SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state",
     )

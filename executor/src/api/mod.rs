@@ -1,0 +1,344 @@
+//! The executor's HTTP API: `POST /v1/preflight`, `POST /v1/runs` (a JSON answer, or NDJSON
+//! cell events with `Accept: application/x-ndjson`), `GET /v1/runs/{id}`,
+//! `POST /v1/runs/{id}/replay` and `GET /v1/outputs/{digest}`, described by [`ExecutorApi`].
+//!
+//! Every request needs a registry token with the `run` scope (or `admin`), checked against the
+//! registry ([`crate::auth`]). A request body is at most `max_notebook_bytes`. At most `slots`
+//! notebooks run at once and `max_queued` more wait; past that the answer is 503 with
+//! `Retry-After`.
+
+mod admission;
+pub mod error;
+mod streaming;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use kiln_http::RequestId;
+use kiln_policy::Digest;
+use kiln_wire::runs::{BlockedBody, OutputBody, RunBody};
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+pub use self::error::{ApiError, ApiResult};
+use crate::auth::TokenCheck;
+use crate::service::{Executor, ExecutorError, PreflightReport, Prepared, ReplayReport};
+use crate::store::StoredRun;
+
+/// The API's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    /// The largest notebook accepted, in bytes.
+    pub max_notebook_bytes: usize,
+    /// Requests that may wait for a slot; past this, 503.
+    pub max_queued: usize,
+    /// How long a request waits for a slot before 503.
+    pub queue_timeout: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_notebook_bytes: 1024 * 1024,
+            max_queued: 256,
+            queue_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct ApiState {
+    /// The executor.
+    pub executor: Arc<Executor>,
+    /// Who may call.
+    pub tokens: TokenCheck,
+    /// The limits.
+    pub limits: ApiLimits,
+    slots: Arc<Semaphore>,
+}
+
+impl ApiState {
+    /// The state for `executor`, with as many run slots as its instance pool.
+    pub fn new(executor: Arc<Executor>, tokens: TokenCheck, limits: ApiLimits) -> Arc<Self> {
+        let slots = admission::slots(executor.settings().slots as usize);
+        Arc::new(Self {
+            executor,
+            tokens,
+            limits,
+            slots,
+        })
+    }
+}
+
+/// Runs kernel work on the blocking pool, off the threads that serve requests.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ExecutorError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}
+
+/// The executor's routes, with its state.
+pub fn router(state: Arc<ApiState>) -> axum::Router {
+    let limit = DefaultBodyLimit::max(state.limits.max_notebook_bytes);
+    axum::Router::new()
+        .route("/v1/preflight", post(preflight))
+        .route("/v1/runs", post(create_run))
+        .route("/v1/runs/{id}", get(show_run))
+        .route("/v1/runs/{id}/replay", post(replay))
+        .route("/v1/outputs/{digest}", get(output))
+        .layer(limit)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            error::internal_body as kiln_http::InternalBody,
+            kiln_http::request_ids,
+        ))
+}
+
+async fn caller(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state.tokens.check(token).await?;
+    Ok(())
+}
+
+/// `POST /v1/preflight`: the notebook's preflight, cell by cell; nothing runs.
+#[utoipa::path(post, path = "/v1/preflight", request_body(content = Object, description = "a notebook (docs/notebook.md)"),
+    responses((status = 200, body = PreflightReport), (status = 400), (status = 401), (status = 413)))]
+pub(crate) async fn preflight(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<PreflightReport>> {
+    caller(&state, &headers).await?;
+    let prepared = state.executor.prepare(body.to_vec()).await?;
+    Ok(Json(prepared.report))
+}
+
+/// Query parameters of `POST /v1/runs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct RunParams {
+    /// Run deterministically (fixed clocks, randomness seeded with this), so that it replays.
+    seed: Option<u64>,
+}
+
+/// An output, as text when it is UTF-8, else base64.
+pub(crate) fn output_body(digest: Digest, bytes: &[u8]) -> OutputBody {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => OutputBody {
+            digest,
+            text: Some(text.to_owned()),
+            base64: None,
+        },
+        Err(_) => OutputBody {
+            digest,
+            text: None,
+            base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        },
+    }
+}
+
+fn run_body(stored: &StoredRun, output: impl Fn(&Digest) -> Option<Vec<u8>>) -> RunBody {
+    let outputs = stored
+        .record
+        .cells
+        .iter()
+        .filter_map(|cell| {
+            let digest = cell.output?;
+            let bytes = output(&digest)?;
+            Some((cell.id.clone(), output_body(digest, &bytes)))
+        })
+        .collect();
+    RunBody {
+        id: stored.id.clone(),
+        created_ms: stored.created_ms,
+        record: stored.record.clone(),
+        outputs,
+    }
+}
+
+fn blocked(report: PreflightReport) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(BlockedBody {
+            error: "blocked".into(),
+            message: "the notebook did not pass preflight; nothing ran".into(),
+            preflight: report,
+        }),
+    )
+        .into_response()
+}
+
+fn wants_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-ndjson"))
+}
+
+/// `POST /v1/runs`: preflight, then run every cell in order and store the run. 422 with every
+/// reason when preflight refuses. With `Accept: application/x-ndjson`, one JSON event per line:
+/// `preflight`, then per cell `cell-started`, `output` chunks and `cell-finished`, then
+/// `run-finished` (or `blocked`, or `error`).
+#[utoipa::path(post, path = "/v1/runs", params(RunParams),
+    request_body(content = Object, description = "a notebook (docs/notebook.md)"),
+    responses((status = 200, body = RunBody, description = "the run (or an NDJSON event stream)"),
+        (status = 400), (status = 401), (status = 413), (status = 422, description = "blocked by preflight"),
+        (status = 503, description = "busy; see Retry-After")))]
+pub(crate) async fn create_run(
+    State(state): State<Arc<ApiState>>,
+    Query(params): Query<RunParams>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller(&state, &headers).await?;
+    if wants_ndjson(&headers) {
+        return Ok(streaming::stream_run(state, body.to_vec(), params.seed, id));
+    }
+    let admitted = admission::admit(&state).await?;
+    let prepared = state.executor.prepare(body.to_vec()).await?;
+    if !prepared.report.allow {
+        return Ok(blocked(prepared.report));
+    }
+    let executor = state.executor.clone();
+    let (stored, result) =
+        blocking(move || executor.execute(&prepared, params.seed, &mut |_| {})).await?;
+    drop(admitted);
+    Ok(Json(run_body(&stored, |d| result.outputs.get(d).cloned())).into_response())
+}
+
+/// `GET /v1/runs/{id}`: a stored run with its outputs.
+#[utoipa::path(get, path = "/v1/runs/{id}", responses((status = 200, body = RunBody), (status = 401), (status = 404)))]
+pub(crate) async fn show_run(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RunBody>> {
+    caller(&state, &headers).await?;
+    let stored = state
+        .executor
+        .store()
+        .get(&id)
+        .map_err(ExecutorError::from)?
+        .ok_or(ExecutorError::NoSuchRun(id))?;
+    let store = state.executor.store();
+    Ok(Json(run_body(&stored, |d| store.blob(d).ok().flatten())))
+}
+
+/// `POST /v1/runs/{id}/replay`: runs a stored run again in deterministic mode with its seed
+/// (after a fresh preflight) and reports per cell whether the output digest matches.
+#[utoipa::path(post, path = "/v1/runs/{id}/replay", responses((status = 200, body = ReplayReport), (status = 401), (status = 404), (status = 422, description = "blocked by preflight")))]
+pub(crate) async fn replay(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller(&state, &headers).await?;
+    let (stored, notebook) = state.executor.stored_notebook(&id)?;
+    let admitted = admission::admit(&state).await?;
+    let prepared: Prepared = state.executor.prepare(notebook).await?;
+    if !prepared.report.allow {
+        return Ok(blocked(prepared.report));
+    }
+    let executor = state.executor.clone();
+    let report = blocking(move || executor.replay(&stored, &prepared)).await?;
+    drop(admitted);
+    Ok(Json(report).into_response())
+}
+
+/// `GET /v1/outputs/{digest}`: a stored output's bytes.
+#[utoipa::path(get, path = "/v1/outputs/{digest}", responses((status = 200, content_type = "application/octet-stream"), (status = 401), (status = 404)))]
+pub(crate) async fn output(
+    State(state): State<Arc<ApiState>>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller(&state, &headers).await?;
+    let digest: Digest = digest.parse().map_err(|err| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-digest", format!("{err}"))
+    })?;
+    let bytes = state
+        .executor
+        .store()
+        .blob(&digest)
+        .map_err(ExecutorError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no output {digest}"),
+            )
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// The executor API, described for clients.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "kiln executor API",
+        description = "Preflight and run notebooks of signed WebAssembly kernels, fetch stored runs and outputs, and replay runs deterministically. Every request needs a registry token with the `run` scope."
+    ),
+    paths(preflight, create_run, show_run, replay, output),
+    components(schemas(
+        PreflightReport,
+        crate::service::CellPreflight,
+        RunBody,
+        OutputBody,
+        ReplayReport,
+        kiln_wire::errors::ExecutorErrorBody
+    ))
+)]
+pub struct ExecutorApi;
+
+/// `GET /healthz` of a standalone executor.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /metrics` of a standalone executor.
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("writing to a String does not fail");
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json` of a standalone executor.
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ExecutorApi as utoipa::OpenApi>::openapi())
+}
+
+/// The executor's routes plus `/healthz`, `/metrics` and `/openapi.json`, for an executor that
+/// runs alone (`kiln executor`); under `kiln serve` the registry serves those three.
+pub fn standalone_router(state: Arc<ApiState>) -> axum::Router {
+    let mut registry = Registry::default();
+    state.executor.metrics.register(&mut registry);
+    router(state).merge(
+        axum::Router::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics))
+            .route("/openapi.json", get(openapi))
+            .with_state(Arc::new(registry)),
+    )
+}

@@ -1,0 +1,148 @@
+//! `POST /v1/runs` with `Accept: application/x-ndjson`: one JSON event per line —
+//! `preflight`, then per cell `cell-started`, `output` chunks and `cell-finished`, then
+//! `run-finished` (or `blocked`, or `error`).
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::Response;
+use kiln_http::RequestId;
+use kiln_policy::Digest;
+use kiln_wire::runs::RunEvent;
+
+use super::error::ApiError;
+use super::{ApiState, admission, output_body};
+use crate::run::CellEvent;
+
+/// Outputs are streamed in chunks of at most this many bytes.
+const OUTPUT_CHUNK: usize = 16 * 1024;
+
+fn event_line(event: &RunEvent) -> Bytes {
+    let mut line = serde_json::to_vec(event).expect("events serialise");
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// The `error` event of `err`; an internal failure is logged under `id` and named only by it.
+fn error_event(err: &ApiError, id: &RequestId) -> RunEvent {
+    match err.internal_detail() {
+        Some(detail) => {
+            tracing::error!(request_id = %id.0, error = %detail, "internal error in a streamed run");
+            RunEvent::Error {
+                error: "internal".into(),
+                message: format!(
+                    "internal error; the server log has the details under request id {}",
+                    id.0
+                ),
+                request_id: Some(id.0.clone()),
+            }
+        }
+        None => RunEvent::Error {
+            error: err.code.into(),
+            message: err.message.clone(),
+            request_id: None,
+        },
+    }
+}
+
+fn cell_event_lines(event: CellEvent<'_>) -> Vec<Bytes> {
+    match event {
+        CellEvent::Started { id } => vec![event_line(&RunEvent::CellStarted {
+            cell: id.to_owned(),
+        })],
+        CellEvent::Finished { record, output } => {
+            let mut lines = Vec::new();
+            if let Some(output) = output {
+                for (n, chunk) in output.chunks(OUTPUT_CHUNK).enumerate() {
+                    let body = output_body(Digest::of(chunk), chunk);
+                    lines.push(event_line(&RunEvent::Output {
+                        cell: record.id.clone(),
+                        chunk: n,
+                        text: body.text,
+                        base64: body.base64,
+                    }));
+                }
+            }
+            lines.push(event_line(&RunEvent::CellFinished {
+                cell: record.clone(),
+            }));
+            lines
+        }
+    }
+}
+
+/// Runs `notebook` and streams its events.
+pub(super) fn stream_run(
+    state: Arc<ApiState>,
+    notebook: Vec<u8>,
+    seed: Option<u64>,
+    id: RequestId,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let send = |event: RunEvent| {
+            let tx = tx.clone();
+            async move { tx.send(event_line(&event)).await.is_ok() }
+        };
+        let admitted = match admission::admit(&state).await {
+            Ok(admitted) => admitted,
+            Err(err) => {
+                send(error_event(&err, &id)).await;
+                return;
+            }
+        };
+        let prepared = match state.executor.prepare(notebook).await {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                send(error_event(&ApiError::from(err), &id)).await;
+                return;
+            }
+        };
+        if !prepared.report.allow {
+            send(RunEvent::Blocked {
+                preflight: prepared.report,
+            })
+            .await;
+            return;
+        }
+        if !send(RunEvent::Preflight {
+            preflight: prepared.report.clone(),
+        })
+        .await
+        {
+            return;
+        }
+        let executor = state.executor.clone();
+        let events = tx.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            let mut observe = |event: CellEvent<'_>| {
+                for line in cell_event_lines(event) {
+                    // A client that went away does not stop the run; it is stored anyway.
+                    let _ = events.blocking_send(line);
+                }
+            };
+            executor.execute(&prepared, seed, &mut observe)
+        })
+        .await;
+        drop(admitted);
+        let line = match finished {
+            Ok(Ok((stored, _))) => RunEvent::RunFinished {
+                id: stored.id,
+                record: stored.record,
+            },
+            Ok(Err(err)) => error_event(&ApiError::from(err), &id),
+            Err(err) => error_event(&ApiError::internal(err), &id),
+        };
+        send(line).await;
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}

@@ -1,0 +1,90 @@
+//! Submissions and review decisions: `GET /api/kiln/v1/submissions[/{name}/{version}[/crate]]`,
+//! `POST …/approve`, `POST …/reject`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use kiln_wire::VersionState;
+use kiln_wire::review::{Approval, Decided, Rejection};
+use kiln_wire::submissions::{Submission, SubmissionDetail};
+use serde::Deserialize;
+
+use super::extract::{Body, Need, OptionalBody, Reader, scope};
+use super::{ApiError, ApiResult, AppState};
+use crate::model::versions;
+
+/// Filters for the submission list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct SubmissionQuery {
+    /// Only submissions in this state.
+    state: Option<VersionState>,
+}
+
+/// `GET /api/kiln/v1/submissions`.
+#[utoipa::path(get, path = "/api/kiln/v1/submissions", params(SubmissionQuery), responses((status = 200, body = [Submission])))]
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    _: Reader,
+    Query(query): Query<SubmissionQuery>,
+) -> ApiResult<Json<Vec<Submission>>> {
+    Ok(Json(versions::list(&app.db, query.state).await?))
+}
+
+/// `GET /api/kiln/v1/submissions/{name}/{version}`.
+#[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}", responses((status = 200, body = SubmissionDetail), (status = 404)))]
+pub(crate) async fn show(
+    State(app): State<AppState>,
+    _: Reader,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<SubmissionDetail>> {
+    Ok(Json(
+        crate::submissions::detail(&app, &name, &version).await?,
+    ))
+}
+
+/// `GET /api/kiln/v1/submissions/{name}/{version}/crate`: the `.crate` in any state, for
+/// reviewers reading the source before they decide (review scope).
+#[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}/crate", responses((status = 200, content_type = "application/gzip"), (status = 401), (status = 403), (status = 404)))]
+pub(crate) async fn crate_file(
+    State(app): State<AppState>,
+    _: Need<scope::Review>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let row = versions::find(&app.db, &name, &version).await?;
+    let bytes = app.blobs.get(&row.checksum).await?.ok_or_else(|| {
+        ApiError::internal(format!(
+            "blob {} of {} is missing",
+            row.checksum,
+            row.subject()
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response())
+}
+
+/// `POST /api/kiln/v1/submissions/{name}/{version}/approve`: puts a built version in the index.
+/// Every dependency from this registry must already have an approved version.
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/approve", request_body = Approval, responses((status = 200, body = Decided), (status = 409)))]
+pub(crate) async fn approve(
+    State(app): State<AppState>,
+    Need(auth, _): Need<scope::Review>,
+    Path((name, version)): Path<(String, String)>,
+    OptionalBody(approval): OptionalBody<Approval>,
+) -> ApiResult<Json<Decided>> {
+    Ok(Json(
+        crate::review::approve(&app, &name, &version, &auth, &approval).await?,
+    ))
+}
+
+/// `POST /api/kiln/v1/submissions/{name}/{version}/reject`. The `.crate` is kept.
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/reject", request_body = Rejection, responses((status = 200, body = Decided), (status = 409), (status = 422)))]
+pub(crate) async fn reject(
+    State(app): State<AppState>,
+    Need(auth, _): Need<scope::Review>,
+    Path((name, version)): Path<(String, String)>,
+    Body(rejection): Body<Rejection>,
+) -> ApiResult<Json<Decided>> {
+    Ok(Json(
+        crate::review::reject(&app, &name, &version, &auth, &rejection).await?,
+    ))
+}

@@ -1,0 +1,84 @@
+//! What the sparse index and search serve: approved versions only.
+
+use sqlx::Row as _;
+
+use super::{ModelResult, corrupt};
+use crate::db::Db;
+use crate::names;
+
+/// A crate's index file: one line per approved version, in publish order, each with its
+/// current `yanked` flag; `None` when the crate has no approved version (or is known by
+/// another spelling of its name).
+pub async fn file_content(db: &Db, lowercase_name: &str) -> ModelResult<Option<String>> {
+    let rows = sqlx::query(
+        "SELECT c.name, v.index_line, v.yanked FROM versions v JOIN crates c ON c.id = v.crate_id \
+         WHERE c.canonical_name = $1 AND v.state = 'approved' ORDER BY v.id",
+    )
+    .bind(names::canonical(lowercase_name))
+    .fetch_all(db.pool())
+    .await?;
+    let mut body = String::new();
+    for row in &rows {
+        let name: String = row.get("name");
+        if name.to_ascii_lowercase() != lowercase_name {
+            return Ok(None);
+        }
+        let line: String = row.get("index_line");
+        let mut line: serde_json::Value =
+            serde_json::from_str(&line).map_err(|err| corrupt("an index line", err))?;
+        line["yanked"] = (row.get::<i64, _>("yanked") != 0).into();
+        body.push_str(&line.to_string());
+        body.push('\n');
+    }
+    Ok((!body.is_empty()).then_some(body))
+}
+
+/// A crate found by search: its name, description and newest unyanked approved version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The crate.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its newest unyanked approved version.
+    pub max_version: Option<semver::Version>,
+}
+
+/// Crates with approved versions whose name or description contains `needle` (lower case).
+pub async fn search(db: &Db, needle: &str) -> ModelResult<Vec<Found>> {
+    let rows = sqlx::query(
+        "SELECT c.name, c.description, v.version, v.yanked FROM crates c JOIN versions v ON v.crate_id = c.id \
+         WHERE v.state = 'approved' ORDER BY c.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut found: Vec<Found> = Vec::new();
+    for row in &rows {
+        let name: String = row.get("name");
+        let description: Option<String> = row.get("description");
+        let matches = needle.is_empty()
+            || names::canonical(&name).contains(&names::canonical(needle))
+            || description
+                .as_deref()
+                .is_some_and(|d| d.to_ascii_lowercase().contains(needle));
+        if !matches {
+            continue;
+        }
+        let version = semver::Version::parse(&row.get::<String, _>("version"))
+            .ok()
+            .filter(|_| row.get::<i64, _>("yanked") == 0);
+        match found.last_mut() {
+            Some(last) if last.name == name => {
+                if version > last.max_version {
+                    last.max_version = version;
+                }
+            }
+            _ => found.push(Found {
+                name,
+                description,
+                max_version: version,
+            }),
+        }
+    }
+    Ok(found)
+}
