@@ -4,10 +4,13 @@
 //! the five artifacts and check them against the signed provenance). Baseline in the same run:
 //! reading the same five files, the floor of any cache that serves from disk.
 
+#![allow(clippy::disallowed_macros, reason = "a benchmark prints its figures")]
+
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kiln_builder::build::{self, Cache, Settings, Toolchain};
+use kiln_builder::build::{self, Settings, Toolchain};
+use kiln_builder::cache::Cache;
 use kiln_builder::sandbox::{Isolation, Limits};
 use kiln_policy::policy_file::Policy;
 use kiln_policy::{Digest, SigningKey};

@@ -13,7 +13,8 @@ use kiln_wire::submissions::{BuildReport, KernelBuild};
 use kiln_wire::worker::{ArtifactRecord, Completion};
 use kiln_wire::{ArtifactKind, JobKind};
 
-use crate::build::{self, BuildError, Cache, Settings, Toolchain};
+use crate::build::{self, BuildError, Settings, Toolchain};
+use crate::cache::Cache;
 use crate::client::{Client, Job};
 use crate::sandbox::{Isolation, Limits};
 use crate::worker::JobError;

@@ -8,8 +8,8 @@ use kiln_wire::errors::RegistryErrorBody;
 use kiln_wire::submissions::SubmissionDetail;
 pub use kiln_wire::worker::Job;
 use kiln_wire::worker::{
-    ApprovedNames, ClaimRequest, CompleteRequest, Completion, FailRequest, HeartbeatRequest,
-    JobOutcome, Uploaded,
+    ApprovedNames, ClaimRequest, CompleteRequest, Completion, FailKind, FailRequest,
+    HeartbeatRequest, JobOutcome, Uploaded,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -230,16 +230,17 @@ impl Client {
             .await
     }
 
-    /// Reports job `id` failed, or waiting.
+    /// Reports job `id` failed (`kind` says what should become of it), or waiting.
     pub async fn fail(
         &self,
         id: i64,
-        error: &crate::worker::JobError,
+        error: &str,
+        kind: FailKind,
     ) -> Result<JobOutcome, ClientError> {
         let request = FailRequest {
             worker: self.worker.clone(),
-            error: error.message.clone(),
-            kind: error.kind,
+            error: error.to_owned(),
+            kind,
         };
         self.post(&format!("/api/kiln/v1/jobs/{id}/fail"), &request)
             .await

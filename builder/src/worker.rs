@@ -142,7 +142,7 @@ pub async fn run<F, Fut>(
             Ok(outcome) => tracing::info!(%subject, %kind, outcome, "job done"),
             Err(err) => {
                 tracing::warn!(%subject, %kind, error = %err.message, "job failed");
-                if let Err(report) = client.fail(id, &err).await {
+                if let Err(report) = client.fail(id, &err.message, err.kind).await {
                     tracing::warn!(error = %report, "reporting the failure");
                 }
             }

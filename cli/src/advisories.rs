@@ -26,7 +26,7 @@ pub(crate) enum AdvisoriesCommand {
     },
     /// Replace the database with a newer one from a directory or a git URL.
     Sync {
-        /// A directory (a snapshot) or a git URL (https://github.com/rustsec/advisory-db.git);
+        /// A directory (a snapshot) or a git URL (<https://github.com/rustsec/advisory-db.git>);
         /// for the server, default: its --advisory-source.
         #[arg(long, value_name = "SOURCE")]
         from: Option<String>,

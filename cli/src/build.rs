@@ -76,7 +76,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<()> {
         .clone()
         .expect("clap requires --out without --verify");
     let prepared = build::prepare_local(&args.crate_dir, args.repository.as_deref())?;
-    let cache = args.cache.as_ref().map(build::Cache::new);
+    let cache = args.cache.as_ref().map(kiln_builder::cache::Cache::new);
     let inputs = prepared.cache_key(
         &toolchain,
         isolation,

@@ -79,7 +79,7 @@ impl BuildLimits {
 }
 
 pub(crate) fn run(args: BuilderArgs) -> Result<()> {
-    crate::serve::init_tracing();
+    crate::process::init_tracing();
     let pem =
         std::fs::read(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
     let password = password::read(
@@ -133,7 +133,7 @@ pub(crate) fn run(args: BuilderArgs) -> Result<()> {
             )));
         }
         println!("kiln builder {name} working for {}", args.registry);
-        crate::serve::shutdown_signal().await;
+        crate::process::shutdown_signal().await;
         let _ = stop.send(true);
         for worker in workers {
             let _ = worker.await;

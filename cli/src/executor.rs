@@ -84,7 +84,7 @@ pub(crate) fn start(
 }
 
 pub(crate) fn run(args: ExecutorArgs) -> Result<()> {
-    crate::serve::init_tracing();
+    crate::process::init_tracing();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
@@ -126,7 +126,7 @@ async fn serve(args: ExecutorArgs) -> Result<()> {
     let router = api::standalone_router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
-            crate::serve::shutdown_signal().await;
+            crate::process::shutdown_signal().await;
             let _ = stop_refresh.send(true);
         })
         .await?;

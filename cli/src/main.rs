@@ -1,5 +1,9 @@
 //! `kiln`: the command line for kiln's admins and authors.
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "the command line prints what it is asked for"
+)]
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -16,6 +20,7 @@ mod inspect;
 mod keys;
 mod password;
 mod policy;
+mod process;
 mod review;
 mod run;
 mod serve;

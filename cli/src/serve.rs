@@ -44,7 +44,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     advisory_db: Option<PathBuf>,
     /// Where the advisory database is synced from: a directory (a snapshot) or a git URL
-    /// (https://github.com/rustsec/advisory-db.git). Synced on start when the database is missing.
+    /// (<https://github.com/rustsec/advisory-db.git>). Synced on start when the database is missing.
     #[arg(long, value_name = "SOURCE", env = "KILN_ADVISORY_SOURCE")]
     advisory_source: Option<String>,
     /// Run no workers in this process (they run as separate processes instead).
@@ -64,23 +64,8 @@ pub(crate) struct ServeArgs {
     build_limits: crate::builder::BuildLimits,
 }
 
-/// Logs to standard error: `RUST_LOG` or `info`, colour only on a terminal without `NO_COLOR`.
-pub(crate) fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .init();
-}
-
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
-    init_tracing();
+    crate::process::init_tracing();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
@@ -229,7 +214,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         )));
     }
     kiln_registry::serve_with(app, more_routes, listener, async move {
-        shutdown_signal().await;
+        crate::process::shutdown_signal().await;
         let _ = stop_workers.send(true);
     })
     .await?;
@@ -238,26 +223,4 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

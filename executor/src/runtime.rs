@@ -1,4 +1,4 @@
-//! The kernel runtime: one wasmtime engine (the shared settings of [`crate::engine`] plus the
+//! The kernel runtime: one wasmtime engine (the shared settings of [`kiln_engine`] plus the
 //! pooling allocator), an epoch ticker as the wall-clock backstop, and calls of a kernel's entry
 //! points under a cell's limits:
 //!

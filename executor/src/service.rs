@@ -1,5 +1,5 @@
 //! The executor: fetch, preflight, run and store, for `kiln run` in one process and for the
-//! HTTP API ([`crate::api`]).
+//! HTTP API (the `api` module).
 //!
 //! An [`Executor`] holds one wasmtime [`Runtime`], a [`Fetcher`] for the registry, one
 //! [`Preflight`] (the trusted keys and the execution policy) and a [`RunStore`], and in memory

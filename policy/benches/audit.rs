@@ -5,6 +5,8 @@
 //!
 //! The database is `KILN_ADVISORY_DB` or `../shared/advisory-db` (a RustSec snapshot).
 
+#![allow(clippy::disallowed_macros, reason = "a benchmark prints its figures")]
+
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};

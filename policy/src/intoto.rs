@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+/// The predicate type of SLSA Provenance v1, which provenance statements carry.
+pub const PROVENANCE_PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::digest::Digest;
@@ -146,7 +149,7 @@ impl StatementKind {
     /// The `predicateType` that identifies this kind.
     pub const fn predicate_type(self) -> &'static str {
         match self {
-            StatementKind::Provenance => crate::slsa::PREDICATE_TYPE,
+            StatementKind::Provenance => PROVENANCE_PREDICATE_TYPE,
             StatementKind::Audit => "https://kiln.dev/attestation/audit/v1",
             StatementKind::Review => "https://kiln.dev/attestation/review/v1",
             StatementKind::Revocation => "https://kiln.dev/attestation/revocation/v1",

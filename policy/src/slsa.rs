@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::intoto::ResourceDescriptor;
 
 /// The `predicateType` of SLSA Provenance v1.
-pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+pub use crate::intoto::PROVENANCE_PREDICATE_TYPE as PREDICATE_TYPE;
 
 /// The provenance predicate: how an artifact was built and by whom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! kiln's end-to-end tests: one test binary, driving the real `kiln` binary, real `cargo`,
 //! wasmtime and the reference Sigstore implementation.
 
+#![allow(clippy::disallowed_macros, reason = "tests print what they measured")]
+
 mod abi;
 mod audit;
 mod build;

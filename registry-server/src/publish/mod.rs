@@ -2,7 +2,7 @@
 //!
 //! - [`frame`]: Cargo's framed publish body;
 //! - [`metadata`]: the publish metadata, its checks, and the index line built from it;
-//! - [`submit`]: the name, ownership, `.crate` and uniqueness checks, the `.crate` stored by its
+//! - [`submit`](mod@submit): the name, ownership, `.crate` and uniqueness checks, the `.crate` stored by its
 //!   digest, and the version recorded as `submitted` with its audit queued.
 
 pub mod frame;
