@@ -3,11 +3,19 @@
 //! the registry, so an unapproved dependency does not resolve), run every check of the policy,
 //! sign the report into an audit statement with the builder key, and report the verdict.
 //!
+//! A kernel is resolved as the root of its own build (with the lockfile it was published with).
+//! A library is resolved as a dependent sees it ([`crate::dependent`]): with the features its
+//! review round covers, optional dependencies only when those turn them on, never its
+//! dev-dependencies. A member of an imported closure resolves through its closure's index, which
+//! also serves the closure's other members in review. Every resolved package must be curated
+//! here for the features the resolution turns on in it; otherwise the audit waits, naming them.
+//!
 //! `cargo metadata` reads manifests and downloads `.crate` files; it runs no build scripts and
 //! no proc-macros, so it needs no sandbox (the build does). It runs only when the packaged
 //! `Cargo.toml` declares nothing but this registry's crates: a git, path, patched or foreign
 //! dependency is denied from the manifest alone, before anything is fetched.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,10 +28,10 @@ use kiln_policy::checks::crates;
 use kiln_policy::policy_file::Policy;
 use kiln_policy::{SigningKey, sign_statement};
 use kiln_wire::worker::{ArtifactRecord, Completion};
-use kiln_wire::{ArtifactKind, JobKind};
+use kiln_wire::{ArtifactKind, FeatureSet, JobKind};
 
 use crate::client::{Client, Job};
-use crate::curated::{CRATES_IO, CuratedIndex};
+use crate::curated::CuratedIndex;
 use crate::worker::JobError;
 
 /// What an audit worker needs besides its connection.
@@ -68,18 +76,18 @@ async fn audit_job(
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;
     let index = client
-        .curated_index()
+        .curated_index(job.payload.closure.as_deref())
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;
     let settings = settings.clone();
+    let features = job.payload.features.clone();
     let subject = AuditSubject {
         name,
         version,
         checksum,
     };
-    let (name, version) = (subject.name.clone(), subject.version.clone());
     let audited = tokio::task::spawn_blocking(move || {
-        let report = audit_crate(&settings, &subject, &bytes, &index, &approved)?;
+        let report = audit_crate(&settings, &subject, &bytes, &index, &approved, &features)?;
         let statement = report
             .statement()
             .map_err(|err| JobError::retry(err.to_string()))?;
@@ -89,37 +97,14 @@ async fn audit_job(
     })
     .await
     .map_err(|err| JobError::retry(err.to_string()))?;
-    let (report, bundle) = match audited {
-        Err(err) if err.is_waiting() => {
-            // Name what the submission waits for: its dependencies without an approved version.
-            let missing: Vec<String> = match client.submission(&name, &version).await {
-                Ok(detail) => detail
-                    .unmet_dependencies()
-                    .filter(|d| {
-                        // From this registry: no registry named, or crates.io (replaced by it).
-                        d.registry.as_deref().is_none_or(|r| {
-                            CRATES_IO
-                                .iter()
-                                .any(|c| c.trim_end_matches('/').ends_with(r.trim_end_matches('/')))
-                        })
-                    })
-                    .map(|d| format!("{} {}", d.name, d.req))
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            let message = if missing.is_empty() {
-                err.message
-            } else {
-                format!(
-                    "needs {} approved first; {}",
-                    missing.join(", "),
-                    err.message
-                )
-            };
-            return Err(JobError::waiting(message));
-        }
-        other => other?,
+    let audited = match audited {
+        Ok((report, bundle)) => match uncurated(client, &report, job).await? {
+            Some(message) => Err(JobError::waiting(message)),
+            None => Ok((report, bundle)),
+        },
+        Err(err) => Err(err),
     };
+    let (report, bundle) = audited?;
     let bundle_digest = client
         .upload(bundle.into_bytes())
         .await
@@ -141,6 +126,62 @@ async fn audit_job(
     Ok(verdict)
 }
 
+/// What the resolution turns on in each package that is not curated here for it: `None` when
+/// everything is, or the reason the submission waits.
+async fn uncurated(
+    client: &Client,
+    report: &AuditReport,
+    job: &Job,
+) -> Result<Option<String>, JobError> {
+    let subject = job.payload.subject();
+    let wanted: Vec<(String, String, FeatureSet)> = report
+        .packages
+        .iter()
+        .filter(|p| p.source.is_some() && format!("{}@{}", p.name, p.version) != subject)
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.version.clone(),
+                FeatureSet(p.features.clone()),
+            )
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let curated = client
+        .curated_features(
+            job.payload.closure.as_deref(),
+            wanted
+                .iter()
+                .map(|(n, v, _)| (n.clone(), v.clone()))
+                .collect(),
+        )
+        .await
+        .map_err(|err| JobError::retry(err.to_string()))?;
+    let mut missing = Vec::new();
+    for ((name, version, features), found) in wanted.iter().zip(curated) {
+        let lacking = match &found {
+            Some(curated) => features.missing_from(curated),
+            None => continue,
+        };
+        if !lacking.is_empty() {
+            missing.push(format!(
+                "{name}@{version} with feature{} {} (kiln review curate {name}@{version} --features {})",
+                if lacking.len() == 1 { "" } else { "s" },
+                lacking.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
+                lacking.join(",")
+            ));
+        }
+    }
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "needs features no review covers yet: {}",
+            missing.join("; ")
+        )
+    }))
+}
+
 /// Audits one `.crate` (blocking: unpacks, runs `cargo metadata`, reads the database).
 fn audit_crate(
     settings: &AuditSettings,
@@ -148,6 +189,7 @@ fn audit_crate(
     bytes: &[u8],
     index: &CuratedIndex,
     approved: &[String],
+    curated: &FeatureSet,
 ) -> Result<AuditReport, JobError> {
     let work = tempfile::tempdir().map_err(|err| JobError::retry(err.to_string()))?;
     let root = CrateArchive::new(
@@ -167,28 +209,47 @@ fn audit_crate(
     let aliases = index.aliases();
     let unresolvable =
         !declared_sources(&settings.policy, &manifest, &index.index, &aliases).is_empty();
-    let (lockfile, crate_infos) = if unresolvable {
+    let (lockfile, crate_infos, features) = if unresolvable {
         let lockfile = lockfile_of(&[LockedPackage {
             name: subject.name.clone(),
             version: subject.version.clone(),
             source: None,
             checksum: None,
+            ..LockedPackage::default()
         }])
         .map_err(|err| JobError::terminal(err.to_string()))?;
-        (lockfile, None)
+        (lockfile, None, BTreeMap::new())
     } else {
         let home = work.path().join("cargo-home");
         std::fs::create_dir_all(&home)
             .and_then(|()| std::fs::write(home.join("config.toml"), index.cargo_config()))
             .map_err(|err| JobError::retry(err.to_string()))?;
-        let metadata = metadata(&root, &home)?;
-        let lock_text = std::fs::read_to_string(root.join("Cargo.lock"))
+        // A kernel is the root of its own build; a library is seen as a dependent sees it.
+        let resolved_at = if crate::build::is_kernel(&root) {
+            root.clone()
+        } else {
+            let crate_rel = root.strip_prefix(work.path().join("src")).unwrap_or(&root);
+            crate::dependent::write_wrapper(
+                &work.path().join("src"),
+                &subject.name,
+                crate::dependent::Dependency::Path(crate_rel),
+                curated,
+            )
+            .map_err(|err| JobError::retry(err.to_string()))?
+        };
+        let metadata = metadata(&resolved_at, &home)?;
+        let lock_text = std::fs::read_to_string(resolved_at.join("Cargo.lock"))
             .map_err(|err| JobError::retry(format!("no Cargo.lock after resolution: {err}")))?;
-        let lockfile =
-            parse_lockfile(&lock_text).map_err(|err| JobError::terminal(err.to_string()))?;
-        let crate_infos = crates::from_metadata(&metadata, &crates::checksums(&lockfile));
-        (lockfile, Some(crate_infos))
+        let lockfile = parse_lockfile(&lock_text)
+            .and_then(|lockfile| without_wrapper(&lockfile))
+            .map_err(|err| JobError::terminal(err.to_string()))?;
+        let crate_infos = crates::from_metadata(&metadata, &crates::checksums(&lockfile))
+            .into_iter()
+            .filter(|c| c.name != crate::dependent::WRAPPER)
+            .collect::<Vec<_>>();
+        (lockfile, Some(crate_infos), resolved_features(&metadata))
     };
+    let curated_names: Vec<String> = curated.0.iter().cloned().collect();
     let db =
         AdvisoryDb::open(&settings.advisory_db).map_err(|err| JobError::retry(err.to_string()))?;
     let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -205,8 +266,38 @@ fn audit_crate(
         approved_names: approved,
         today: &today[..10],
         manifest: Some(&manifest),
+        features: Some(&features),
+        curated: &curated_names,
     })
     .map_err(|err| JobError::terminal(err.to_string()))
+}
+
+/// The features the resolution turns on in each package, by `NAME@VERSION`.
+fn resolved_features(metadata: &cargo_metadata::Metadata) -> BTreeMap<String, BTreeSet<String>> {
+    metadata
+        .resolve
+        .iter()
+        .flat_map(|resolve| &resolve.nodes)
+        .map(|node| {
+            let package = &metadata[&node.id];
+            (
+                format!("{}@{}", package.name, package.version),
+                node.features.iter().map(|f| f.to_string()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// `lockfile` without the dependent's wrapper package (it is not part of what is audited).
+fn without_wrapper(
+    lockfile: &kiln_policy::checks::advisories::Lockfile,
+) -> Result<kiln_policy::checks::advisories::Lockfile, kiln_policy::checks::advisories::AdvisoryError>
+{
+    let packages: Vec<LockedPackage> = kiln_policy::audit::locked_packages(lockfile)
+        .into_iter()
+        .filter(|p| !(p.name == crate::dependent::WRAPPER && p.source.is_none()))
+        .collect();
+    lockfile_of(&packages)
 }
 
 /// `cargo metadata` for the wasm target, with the packaged lockfile when there is one.
@@ -230,9 +321,47 @@ fn metadata(root: &Path, home: &Path) -> Result<cargo_metadata::Metadata, JobErr
             .collect();
         // A dependency that does not resolve against the curated index is not approved (yet):
         // the audit waits for an approval, which wakes it.
+        let needs = unresolved_crate(&text)
+            .map(|name| format!("needs `{name}` approved first: "))
+            .unwrap_or_default();
         JobError::waiting(format!(
-            "resolving the dependencies against this registry failed (every dependency must be approved here): {}",
+            "{needs}resolving the dependencies against this registry failed (every dependency must be approved here): {}",
             detail.join(" ")
         ))
     })
+}
+
+/// The crate Cargo could not find a version of, from its error text.
+fn unresolved_crate(cargo_error: &str) -> Option<&str> {
+    const PATTERNS: [&str; 2] = [
+        "no matching package named `",
+        "failed to select a version for the requirement `",
+    ];
+    PATTERNS.iter().find_map(|pattern| {
+        let rest = &cargo_error[cargo_error.find(pattern)? + pattern.len()..];
+        let name = rest.split(['`', ' ']).next()?;
+        (!name.is_empty()).then_some(name)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crate_cargo_could_not_resolve_is_named() {
+        assert_eq!(
+            unresolved_crate(
+                "Updating `kiln` index\nerror: no matching package named `serde` found\nlocation searched: `kiln` index"
+            ),
+            Some("serde")
+        );
+        assert_eq!(
+            unresolved_crate(
+                "error: failed to select a version for the requirement `itoa = \"^1.0\"`\ncandidate versions found which didn't match: 0.4.8"
+            ),
+            Some("itoa")
+        );
+        assert_eq!(unresolved_crate("error: something else"), None);
+    }
 }

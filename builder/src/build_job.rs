@@ -112,11 +112,13 @@ async fn build_job(
         bytes,
     } = crate::worker::submitted_crate(client, job).await?;
     let index = client
-        .curated_index()
+        .curated_index(job.payload.closure.as_deref())
         .await
         .map_err(|err| JobError::retry(err.to_string()))?;
     let isolation = settings.isolation;
     let settings = settings.clone();
+    let features = job.payload.features.clone();
+    let imported = job.payload.origin.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         let mut prepared =
@@ -139,6 +141,14 @@ async fn build_job(
             );
             return Ok(Outcome::Kernel(Box::new(artifacts), true));
         }
+        if !prepared.is_kernel() {
+            // Named as its dependents name it: by the registry's public URL when it was
+            // published here, the crates.io way when it was imported.
+            let own_url = index.public.as_deref().unwrap_or(&index.index);
+            prepared
+                .as_dependent(&features, imported.is_none().then_some(own_url))
+                .map_err(job_error)?;
+        }
         prepared.vendor_registry(&index).map_err(job_error)?;
         let build_settings = Settings {
             toolchain: &settings.toolchain,
@@ -147,9 +157,9 @@ async fn build_job(
             wasm_policy: &settings.policy.wasm,
             key: &settings.key,
         };
-        if !prepared.is_kernel() {
-            // A library kernels depend on: it must compile for the kernel target; it has no
-            // module of its own.
+        if prepared.is_dependent() {
+            // A library kernels depend on: it must compile for the kernel target, as a dependent
+            // that turns its curated features on builds it; it has no module of its own.
             let log = build::compile(&prepared, &build_settings).map_err(job_error)?;
             return Ok(Outcome::Library(log));
         }

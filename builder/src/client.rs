@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use kiln_policy::Digest;
+use kiln_wire::FeatureSet;
 use kiln_wire::JobKind;
 use kiln_wire::errors::RegistryErrorBody;
-use kiln_wire::submissions::SubmissionDetail;
 pub use kiln_wire::worker::Job;
 use kiln_wire::worker::{
-    ApprovedNames, ClaimRequest, CompleteRequest, Completion, FailKind, FailRequest,
-    HeartbeatRequest, JobOutcome, Uploaded,
+    ApprovedNames, ClaimRequest, CompleteRequest, Completion, Curated, CurationLookup, FailKind,
+    FailRequest, HeartbeatRequest, JobOutcome, PackageRef, Uploaded,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -184,30 +184,48 @@ impl Client {
         Ok(uploaded.digest)
     }
 
-    /// A submission as reviewers see it.
-    pub async fn submission(
-        &self,
-        name: &str,
-        version: &str,
-    ) -> Result<SubmissionDetail, ClientError> {
-        self.get(&format!("/api/kiln/v1/submissions/{name}/{version}"))
-            .await
-    }
-
     /// The curated index as this worker reaches it, and its public URL.
-    pub async fn curated_index(&self) -> Result<crate::curated::CuratedIndex, ClientError> {
+    pub async fn curated_index(
+        &self,
+        closure: Option<&str>,
+    ) -> Result<crate::curated::CuratedIndex, ClientError> {
         #[derive(serde::Deserialize)]
         struct Config {
             api: String,
         }
         let config: Config = self.get("/index/config.json").await?;
-        Ok(crate::curated::CuratedIndex::new(
+        let curated = crate::curated::CuratedIndex::new(
             format!("sparse+{}/index/", self.base),
             Some(format!(
                 "sparse+{}/index/",
                 config.api.trim_end_matches('/')
             )),
-        ))
+        );
+        Ok(match closure {
+            Some(token) => curated.with_closure(format!(
+                "sparse+{}/api/kiln/v1/closures/{token}/index/",
+                self.base
+            )),
+            None => curated,
+        })
+    }
+
+    /// The features curated for each of `packages` (`NAME`, `VERSION`), in order, as a worker
+    /// of `closure` may count on.
+    pub async fn curated_features(
+        &self,
+        closure: Option<&str>,
+        packages: Vec<(String, String)>,
+    ) -> Result<Vec<Option<FeatureSet>>, ClientError> {
+        let lookup = CurationLookup {
+            closure: closure.map(str::to_owned),
+            packages: packages
+                .into_iter()
+                .map(|(krate, version)| PackageRef { krate, version })
+                .collect(),
+        };
+        let curated: Curated = self.post("/api/kiln/v1/curations/lookup", &lookup).await?;
+        Ok(curated.features)
     }
 
     /// The names of crates with an approved version.

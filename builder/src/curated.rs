@@ -3,12 +3,14 @@
 //! (`registry-index`), and dependencies declared the crates.io way are resolved here too: the
 //! workers' Cargo replaces crates.io (and the public URL) with this registry, so each of those
 //! sources is this registry's curated index, and the sources check accepts them as its own.
+//!
+//! A job of a review round resolves through its closure's index instead: the approved crates and
+//! the versions in review that were submitted with it (a closure import, or the one published
+//! crate). Its URL carries the closure's token, which only workers learn; reports name the
+//! curated index, never that URL.
 
 /// crates.io's source, as Cargo records it in a lockfile, and its sparse index.
-pub const CRATES_IO: [&str; 2] = [
-    "registry+https://github.com/rust-lang/crates.io-index",
-    "sparse+https://index.crates.io/",
-];
+pub use kiln_policy::checks::sources::CRATES_IO_SOURCES as CRATES_IO;
 
 /// The registry's sparse index as the worker reaches it, and as its users name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,8 @@ pub struct CuratedIndex {
     pub index: String,
     /// The public `sparse+…/index/` from the registry's `config.json`, when it differs.
     pub public: Option<String>,
+    /// The index of the job's closure, which Cargo resolves against when there is one.
+    pub closure: Option<String>,
 }
 
 impl CuratedIndex {
@@ -24,29 +28,57 @@ impl CuratedIndex {
     pub fn new(index: impl Into<String>, public: Option<String>) -> Self {
         let index = index.into();
         let public = public.filter(|p| p.trim_end_matches('/') != index.trim_end_matches('/'));
-        Self { index, public }
+        Self {
+            index,
+            public,
+            closure: None,
+        }
     }
 
-    /// The other URLs that name this registry's crates (crates.io, the public URL).
+    /// This registry as the workers of a closure see it: Cargo resolves against
+    /// `closure_index`, which serves the curated crates and the closure's members in review.
+    pub fn with_closure(self, closure_index: String) -> Self {
+        Self {
+            closure: Some(closure_index),
+            ..self
+        }
+    }
+
+    /// The index Cargo resolves against: the closure's, or the curated one.
+    pub fn resolved_from(&self) -> &str {
+        self.closure.as_deref().unwrap_or(&self.index)
+    }
+
+    /// The other URLs that name this registry's crates (crates.io, the public URL, the
+    /// closure's index).
     pub fn aliases(&self) -> Vec<String> {
         CRATES_IO
             .iter()
             .map(|u| (*u).to_owned())
             .chain(self.public.clone())
+            .chain(self.closure.clone())
             .collect()
     }
 
-    /// A Cargo configuration whose only registry is this one: crates.io and the public URL are
-    /// replaced by it, and `registry = "kiln"` names it.
+    /// The URLs besides crates.io that name this registry's crates and are replaced by the
+    /// index resolved from: the public URL, and the curated index for a closure.
+    pub fn replaced(&self) -> Vec<&str> {
+        let curated = self.closure.as_ref().map(|_| self.index.as_str());
+        self.public.as_deref().into_iter().chain(curated).collect()
+    }
+
+    /// A Cargo configuration whose only registry is this one: crates.io, the public URL and the
+    /// curated index (for a closure) are replaced by the index resolved from, and
+    /// `registry = "kiln"` names it.
     pub fn cargo_config(&self) -> String {
-        let index = &self.index;
+        let index = self.resolved_from();
         let mut config = format!(
             "[source.crates-io]\nreplace-with = \"kiln\"\n\n[source.kiln]\nregistry = \"{index}\"\n\n\
              [registries.kiln]\nindex = \"{index}\"\n"
         );
-        if let Some(public) = &self.public {
+        for (n, other) in self.replaced().into_iter().enumerate() {
             config.push_str(&format!(
-                "\n[source.kiln-public]\nregistry = \"{public}\"\nreplace-with = \"kiln\"\n"
+                "\n[source.kiln-alias-{n}]\nregistry = \"{other}\"\nreplace-with = \"kiln\"\n"
             ));
         }
         config
@@ -64,7 +96,7 @@ mod tests {
             Some("sparse+http://127.0.0.1:7878/index".into()),
         );
         assert_eq!(same.public, None);
-        assert!(!same.cargo_config().contains("kiln-public"));
+        assert!(!same.cargo_config().contains("kiln-alias"));
         let proxied = CuratedIndex::new(
             "sparse+http://127.0.0.1:7878/index/",
             Some("sparse+https://kiln.example.com/index/".into()),
@@ -76,12 +108,32 @@ mod tests {
         );
         let config: toml::Table = proxied.cargo_config().parse().unwrap();
         assert_eq!(
-            config["source"]["kiln-public"]["replace-with"].as_str(),
+            config["source"]["kiln-alias-0"]["registry"].as_str(),
+            Some("sparse+https://kiln.example.com/index/")
+        );
+        assert_eq!(
+            config["source"]["kiln-alias-0"]["replace-with"].as_str(),
             Some("kiln")
         );
         assert_eq!(
             config["source"]["crates-io"]["replace-with"].as_str(),
             Some("kiln")
         );
+    }
+
+    #[test]
+    fn a_closure_resolves_through_its_own_index_and_the_curated_one_is_an_alias() {
+        let closure = "sparse+http://127.0.0.1:7878/api/kiln/v1/closures/t0k3n/index/";
+        let index = CuratedIndex::new("sparse+http://127.0.0.1:7878/index/", None)
+            .with_closure(closure.to_owned());
+        let config: toml::Table = index.cargo_config().parse().unwrap();
+        assert_eq!(config["source"]["kiln"]["registry"].as_str(), Some(closure));
+        assert_eq!(
+            config["source"]["kiln-alias-0"]["registry"].as_str(),
+            Some("sparse+http://127.0.0.1:7878/index/")
+        );
+        // Reports name the curated index, never the closure's token.
+        assert_eq!(index.index, "sparse+http://127.0.0.1:7878/index/");
+        assert!(index.aliases().contains(&closure.to_owned()));
     }
 }

@@ -18,6 +18,7 @@ pub mod build_job;
 pub mod cache;
 pub mod client;
 pub mod curated;
+pub mod dependent;
 pub mod pids;
 pub mod sandbox;
 pub mod worker;

@@ -46,11 +46,6 @@ impl JobError {
             kind: FailKind::Waiting,
         }
     }
-
-    /// Whether the job waits for an approval.
-    pub fn is_waiting(&self) -> bool {
-        self.kind == FailKind::Waiting
-    }
 }
 
 /// The submission a job is about, its `.crate` fetched and checked against its checksum.

@@ -74,6 +74,8 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         registry_index: args.registry_index.as_deref(),
         approved_names: &[],
         today: &today,
+        features: None,
+        curated: &[],
         manifest: None,
         registry_aliases: &[],
     })?;

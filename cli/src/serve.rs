@@ -89,6 +89,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     config.max_publish_bytes = args.max_publish_bytes;
     config.publish_per_minute = args.publish_per_minute;
+    // Closure imports keep Cargo's downloads from the upstream here, across imports.
+    config.import_cache = Some(args.data.join("import-cache"));
     if let Some(path) = &args.policy {
         config.policy = kiln_policy::policy_file::Policy::load(path)?;
     }

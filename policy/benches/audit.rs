@@ -43,6 +43,8 @@ fn bench(c: &mut Criterion) {
                     registry_index: None,
                     approved_names: &[],
                     today: "2026-11-23",
+                    features: None,
+                    curated: &[],
                     manifest: None,
                     registry_aliases: &[],
                 })

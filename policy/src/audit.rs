@@ -3,7 +3,7 @@
 //! ([`REPORT_SCHEMA`], documented in `docs/audit-report.md`) and a human rendering, and the
 //! in-toto audit statement that signs it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use rustsec::Lockfile;
@@ -36,7 +36,7 @@ pub struct AuditSubject {
 }
 
 /// One locked package, as the report records it (and as a re-audit reads it back).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LockedPackage {
     /// The crate's name.
     pub name: String,
@@ -49,6 +49,18 @@ pub struct LockedPackage {
     /// Its `.crate` checksum, for registry packages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Digest>,
+    /// The features the resolution turns on in it (as `cargo metadata` reports them).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub features: BTreeSet<String>,
+    /// Its licence expression, as declared (when the audit read the manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// Whether it has a build script (compiled for the host, run only in the build sandbox).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_script: bool,
+    /// Whether it is a procedural macro (compiled for the host, run only in the build sandbox).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proc_macro: bool,
 }
 
 /// What an audit looks at.
@@ -74,6 +86,10 @@ pub struct AuditInput<'a> {
     pub manifest: Option<&'a toml::Table>,
     /// Today (YYYY-MM-DD): for the database's staleness and exception expiry.
     pub today: &'a str,
+    /// The features the resolution turns on in each package, by `NAME@VERSION`.
+    pub features: Option<&'a BTreeMap<String, BTreeSet<String>>>,
+    /// The features the subject is curated with: the dependent's view the audit takes.
+    pub curated: &'a [String],
 }
 
 /// The advisory database an audit used.
@@ -105,6 +121,10 @@ pub struct AuditReport {
     pub schema: String,
     /// The audited crate, when it was a submission.
     pub subject: Option<AuditSubject>,
+    /// The features the subject is curated with: the audit resolved the closure a dependent
+    /// that turns these on would build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
     /// The outcome.
     pub verdict: Verdict,
     /// Finding counts.
@@ -172,6 +192,7 @@ pub fn locked_packages(lockfile: &Lockfile) -> Vec<LockedPackage> {
             version: p.version.to_string(),
             source: p.source.as_ref().map(|s| s.to_string()),
             checksum: checksums.get(&format!("{}@{}", p.name, p.version)).copied(),
+            ..LockedPackage::default()
         })
         .collect();
     packages.sort();
@@ -235,6 +256,25 @@ impl Auditor<'_> {
         // source and its `.crate` checksum, so that advisories about it match too, and a
         // re-audit of the report's packages sees it.
         let mut packages = locked_packages(input.lockfile);
+        if let Some(features) = input.features {
+            for p in &mut packages {
+                if let Some(on) = features.get(&format!("{}@{}", p.name, p.version)) {
+                    p.features = on.clone();
+                }
+            }
+        }
+        if let Some(crates) = input.crates {
+            for p in &mut packages {
+                if let Some(info) = crates
+                    .iter()
+                    .find(|c| c.name == p.name && c.version == p.version)
+                {
+                    p.license = info.license.clone();
+                    p.build_script = info.build_script;
+                    p.proc_macro = info.proc_macro;
+                }
+            }
+        }
         let patched;
         let lockfile = match input.subject {
             Some(subject) => {
@@ -286,6 +326,7 @@ impl Auditor<'_> {
         let mut report = AuditReport {
             schema: REPORT_SCHEMA.to_owned(),
             subject: input.subject.cloned(),
+            features: input.curated.to_vec(),
             verdict: Verdict::Pass,
             summary: Summary::default(),
             findings,

@@ -29,6 +29,9 @@ pub struct RegistryConfig {
     pub advisory_db: Option<PathBuf>,
     /// Where `advisories sync` fetches from when not told (a directory or a git URL).
     pub advisory_source: Option<String>,
+    /// Where imports keep Cargo's download cache between requests (a temporary directory per
+    /// import otherwise).
+    pub import_cache: Option<PathBuf>,
 }
 
 impl RegistryConfig {
@@ -43,6 +46,7 @@ impl RegistryConfig {
             policy: Policy::parse("", "built-in defaults").expect("the built-in policy is valid"),
             advisory_db: None,
             advisory_source: None,
+            import_cache: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod blobs;
 pub mod config;
+pub mod curation;
 pub mod db;
 pub mod gc;
 pub mod import;

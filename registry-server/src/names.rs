@@ -86,6 +86,17 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks that `name` may name a dependency (the crate depended on, or its name in
+/// `Cargo.toml`): the shape of a crate name, reserved names included, as crates.io accepts
+/// them (`rustc-std-workspace-core` renamed as `core`, `compiler_builtins`). Only the crates
+/// published here must not take a reserved name.
+pub fn validate_dependency(name: &str) -> Result<(), NameError> {
+    match validate(name) {
+        Err(NameError::Reserved(_)) => Ok(()),
+        other => other,
+    }
+}
+
 /// The form under which two names collide: lowercase, with `-` read as `_`.
 pub fn canonical(name: &str) -> String {
     name.to_ascii_lowercase().replace('-', "_")
@@ -144,6 +155,16 @@ mod tests {
             validate("Proc-Macro"),
             Err(NameError::Reserved(_))
         ));
+    }
+
+    #[test]
+    fn dependencies_may_be_named_like_the_standard_library() {
+        assert!(validate("core").is_err());
+        assert!(validate_dependency("core").is_ok());
+        assert!(validate_dependency("compiler_builtins").is_ok());
+        assert!(validate_dependency("rustc-std-workspace-core").is_ok());
+        assert!(validate_dependency("9lives").is_err());
+        assert!(validate_dependency("a b").is_err());
     }
 
     #[test]

@@ -148,9 +148,7 @@ async fn fail_version(
     actor: &str,
 ) -> ModelResult<JobOutcome> {
     match versions::fail(tx, job, reason, actor).await {
-        Ok(()) => Ok(JobOutcome::Moved {
-            state: kiln_wire::VersionState::Failed,
-        }),
+        Ok(state) => Ok(JobOutcome::Moved { state }),
         Err(ModelError::Conflict(_)) => {
             let state = versions::state_of(tx, job.version_id).await?;
             Ok(JobOutcome::Moved { state })

@@ -28,8 +28,17 @@ impl<'a> Input<'a> {
         })
     }
 
-    /// The input parsed as JSON.
-    pub fn json(&self) -> Result<Value, Error> {
+    /// The input parsed as JSON by the SDK's own small reader, for kernels without
+    /// dependencies ([`json`](crate::json)).
+    pub fn json_value(&self) -> Result<Value, Error> {
         Ok(json::parse(self.text()?)?)
+    }
+
+    /// The input deserialised from JSON into `T` with `serde_json` (feature `serde`); the error
+    /// says where the input stops matching `T`.
+    #[cfg(feature = "serde")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(self.bytes)
+            .map_err(|err| Error::new(format!("input does not match: {err}")))
     }
 }

@@ -70,6 +70,18 @@ impl Output {
         }
     }
 
+    /// Writes `value` as JSON with `serde_json` (feature `serde`), streamed in chunks.
+    #[cfg(feature = "serde")]
+    pub fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        serde_json::to_writer(&mut *self, value).map_err(|err| {
+            Error::new(if err.is_io() {
+                "output limit reached".to_owned()
+            } else {
+                format!("the output cannot be written as JSON: {err}")
+            })
+        })
+    }
+
     /// Hands what is buffered to the host now.
     pub fn flush(&mut self) -> Result<(), Error> {
         if self.buffer.is_empty() {
@@ -109,6 +121,20 @@ impl Output {
             Sink::Host => Ok(Vec::new()),
             Sink::Memory { collected, .. } => Ok(collected),
         }
+    }
+}
+
+/// Output is a byte sink for writers (`serde_json::to_writer`, `std::io::copy`); a write
+/// past the output limit fails.
+impl std::io::Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_bytes(buf)
+            .map_err(|err| std::io::Error::other(err.message().to_owned()))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Output::flush(self).map_err(|err| std::io::Error::other(err.message().to_owned()))
     }
 }
 

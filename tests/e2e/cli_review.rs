@@ -7,46 +7,9 @@
 use std::process::{Command, Output};
 
 use kiln_tests::cargo::{CargoWorld, stderr};
+use kiln_tests::cli::{kiln, refused, stdout};
 use kiln_tests::kiln_binary;
 use kiln_tests::server::KilnServer;
-
-/// `kiln ARGS` against `server` with `token`, in an environment with no kiln settings.
-fn kiln(server_url: &str, token: &str, args: &[&str]) -> Output {
-    let config = tempfile::tempdir().unwrap();
-    Command::new(kiln_binary())
-        .args(args)
-        .env_remove("KILN_EXECUTOR")
-        .env_remove("KILN_POLICY")
-        .env_remove("KILN_REGISTRY_TOKEN")
-        .env_remove("KILN_DATABASE_URL")
-        .env_remove("KILN_ADVISORY_SOURCE")
-        .env_remove("KILN_ADVISORY_DB")
-        .env("KILN_CONFIG", config.path().join("none.toml"))
-        .env("KILN_REGISTRY", server_url)
-        .env("KILN_TOKEN", token)
-        .env("COLUMNS", "100")
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts a refusal: exit code 1 and one `kiln: …` line on stderr containing `needle`.
-fn refused(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "{err}{}", stdout(out));
-    assert_eq!(
-        err.trim().lines().count(),
-        1,
-        "one line, not a trace: {err}"
-    );
-    assert!(
-        err.starts_with("kiln: ") && err.contains(needle),
-        "expected `{needle}` in: {err}"
-    );
-}
 
 #[test]
 fn admins_review_revoke_and_manage_tokens_from_the_command_line() {

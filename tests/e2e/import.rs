@@ -1,175 +1,175 @@
-//! `kiln import` against an upstream registry served on loopback (a static sparse index, as
-//! crates.io's is): the `.crate` is checked against the upstream checksum, submitted to
-//! quarantine with its origin, and served byte for byte once approved.
+//! `kiln import` against an upstream index on loopback serving real crates.io `.crate` files
+//! (and hand-made ones): what a closure holds and what it never demands, and bad upstreams and
+//! bad requests, each answered with one line naming the crate, with nothing imported.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use kiln_policy::Digest;
+use kiln_tests::cli::{kiln, refused, stdout};
 use kiln_tests::crate_file::CrateFile;
 use kiln_tests::server::KilnServer;
+use kiln_tests::upstream::{Fault, Upstream, real_crate};
+use serde_json::Value;
 
-/// A static sparse index served by Python's http.server from a directory.
-struct StaticRegistry {
-    url: String,
-    dir: tempfile::TempDir,
-    child: Child,
+fn import(server: &KilnServer, upstream: &Upstream, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["import", "--upstream", &upstream.index];
+    all.extend(args);
+    kiln(&server.url, &server.admin_token, &all)
 }
 
-impl StaticRegistry {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 serves the upstream index");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("port");
-        let url = format!("http://127.0.0.1:{port}");
-        std::fs::write(
-            dir.path().join("config.json"),
-            format!("{{\"dl\": \"{url}/crates/{{crate}}/{{crate}}-{{version}}.crate\"}}"),
-        )
-        .unwrap();
-        Self { url, dir, child }
-    }
-
-    /// Adds `name@version` with `tarball`, listing `listed_checksum` in the index.
-    fn add(&self, name: &str, version: &str, tarball: &[u8], listed_checksum: &str) {
-        let crates = self.dir.path().join("crates").join(name);
-        std::fs::create_dir_all(&crates).unwrap();
-        std::fs::write(crates.join(format!("{name}-{version}.crate")), tarball).unwrap();
-        let index = self.dir.path().join(kiln_registry::names::index_path(name));
-        std::fs::create_dir_all(index.parent().unwrap()).unwrap();
-        let line = serde_json::json!({
-            "name": name, "vers": version, "deps": [], "cksum": listed_checksum,
-            "features": {}, "yanked": false, "links": null,
-        });
-        let mut text = std::fs::read_to_string(&index).unwrap_or_default();
-        text.push_str(&format!("{line}\n"));
-        std::fs::write(index, text).unwrap();
-    }
-}
-
-impl Drop for StaticRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn import(server: &KilnServer, upstream: &StaticRegistry, spec: &str) -> std::process::Output {
-    Command::new(kiln_tests::kiln_binary())
-        .args([
-            "import",
-            spec,
-            "--upstream",
-            &format!("sparse+{}/", upstream.url),
-            "--registry",
-            &server.url,
-            "--token",
-            &server.admin_token,
-        ])
-        .output()
+/// The `NAME@VERSION` of each member of a `--json` plan.
+fn closure_of(out: &std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_str(&stdout(out)).unwrap();
+    plan["members"]
+        .as_array()
         .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}@{}",
+                m["crate"].as_str().unwrap(),
+                m["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A hand-made `.crate` whose manifest declares `dependencies` (TOML lines).
+fn hand_made(name: &str, version: &str, dependencies: &str) -> Vec<u8> {
+    let mut file = CrateFile::new();
+    file.file(
+        &format!("{name}-{version}/Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\nlicense = \"MIT\"\n\n[dependencies]\n{dependencies}\n"
+        )
+        .as_bytes(),
+    );
+    file.file(&format!("{name}-{version}/src/lib.rs"), b"pub fn f() {}\n");
+    file.gzip()
+}
+
+/// No submission, and no more blobs than `blobs` (what the server stored before).
+fn nothing_imported(server: &KilnServer, blobs: usize) {
+    assert_eq!(
+        server.get_json("/api/kiln/v1/submissions", None),
+        Value::Array(vec![])
+    );
+    assert_eq!(server.blob_count(), blobs, "no blob was stored");
 }
 
 #[test]
-fn an_imported_crate_keeps_its_bytes_and_origin() {
-    let upstream = StaticRegistry::start();
-    let tarball = CrateFile::valid("upstream-lib", "1.2.3").gzip();
-    let checksum = Digest::of(&tarball);
-    upstream.add("upstream-lib", "1.2.3", &tarball, &checksum.hex());
+fn memchr_comes_in_with_its_core_rename_and_nothing_it_does_not_need() {
+    let upstream = Upstream::start();
     let server = KilnServer::start();
+    let blobs = server.blob_count();
 
-    let out = import(&server, &upstream, "upstream-lib@1.2.3");
+    // memchr declares `core = { package = "rustc-std-workspace-core", optional = true }`, an
+    // optional `log` and a dev-dependency on `quickcheck`: a dependent needs none of them.
+    let dry = import(&server, &upstream, &["memchr@2", "--dry-run", "--json"]);
+    assert_eq!(closure_of(&dry), ["memchr@2.8.3"]);
+    nothing_imported(&server, blobs);
+    // The table for people says the same.
+    let table = import(&server, &upstream, &["memchr@2", "--dry-run"]);
+    let text = stdout(&table);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        text.contains("memchr") && text.contains("Unlicense OR MIT"),
+        "{text}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("imported upstream-lib@1.2.3"));
-    let detail = server.get_json("/api/kiln/v1/submissions/upstream-lib/1.2.3", None);
-    assert_eq!(detail["state"], "submitted");
-    assert_eq!(detail["checksum"], checksum.hex());
-    assert_eq!(detail["origin"], format!("sparse+{}/", upstream.url));
+    assert!(text.contains("nothing was (dry run)"), "{text}");
+    nothing_imported(&server, blobs);
 
-    // Once approved, kiln serves the same bytes under the same checksum.
-    let worker = server.token("builder", &["worker"]);
-    server.pass_audit_and_build(&worker, "upstream-lib", "1.2.3");
-    let (status, body) = server.approve(&server.admin_token, "upstream-lib", "1.2.3");
-    assert_eq!(status, 200, "{body}");
-    let index = server
-        .request(reqwest::Method::GET, "/index/up/st/upstream-lib", None)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let line: serde_json::Value = serde_json::from_str(index.trim()).unwrap();
-    assert_eq!(line["cksum"], checksum.hex());
-    let served = server
+    let out = import(&server, &upstream, &["memchr@2.8.3", "--json"]);
+    assert_eq!(closure_of(&out), ["memchr@2.8.3"]);
+    let detail = server.get_json("/api/kiln/v1/submissions/memchr/2.8.3", None);
+    assert_eq!(detail["state"], "submitted");
+    assert_eq!(detail["origin"], upstream.index);
+    assert_eq!(
+        detail["features"],
+        serde_json::json!(["alloc", "default", "std"])
+    );
+    let stored = server
         .request(
             reqwest::Method::GET,
-            "/api/v1/crates/upstream-lib/1.2.3/download",
-            None,
+            "/api/kiln/v1/submissions/memchr/2.8.3/crate",
+            Some(&server.admin_token),
         )
         .send()
         .unwrap()
         .bytes()
         .unwrap();
-    assert_eq!(&served[..], &tarball[..]);
-    let events = server.get_json("/api/kiln/v1/events?limit=1000", Some(&server.admin_token));
-    assert!(
-        events
+    assert!(stored[..] == real_crate("memchr", "2.8.3")[..]);
+
+    // The optional `log` is demanded once a feature turns it on; this upstream has no `log`.
+    let out = import(
+        &server,
+        &upstream,
+        &["memchr@2.8.3", "--features", "logging"],
+    );
+    refused(&out, "`log`");
+    // Importing again reports what is here, and adds nothing.
+    let again = import(&server, &upstream, &["memchr@2.8.3", "--json"]);
+    let plan: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(plan["members"][0]["status"], "in-review", "{plan}");
+    assert_eq!(
+        server
+            .get_json("/api/kiln/v1/submissions", None)
             .as_array()
             .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "import" && e["subject"] == "upstream-lib@1.2.3")
+            .len(),
+        1
     );
 }
 
 #[test]
-fn a_checksum_mismatch_or_a_missing_version_imports_nothing() {
-    let upstream = StaticRegistry::start();
-    let tarball = CrateFile::valid("upstream-lib", "2.0.0").gzip();
-    upstream.add(
-        "upstream-lib",
-        "2.0.0",
-        &tarball,
-        &Digest::of(b"something else").hex(),
-    );
+fn bad_upstreams_and_bad_requests_import_nothing_and_name_the_crate() {
+    let upstream = Upstream::start();
     let server = KilnServer::start();
+    let blobs = server.blob_count();
+    let cases: [(&str, Option<Fault>, &[&str], &str); 7] = [
+        ("csv-core", Some(Fault::NotFound), &["csv@1"], "`csv-core`"),
+        ("itoa", Some(Fault::ServerError), &["serde_json@1"], "itoa"),
+        ("ryu", Some(Fault::WrongChecksum), &["csv@1"], "ryu"),
+        ("zmij", Some(Fault::Yanked), &["serde_json@1"], "zmij"),
+        ("", None, &["serde_json@99"], "serde_json"),
+        (
+            "",
+            None,
+            &["serde_json@1", "--features", "no-such-feature"],
+            "no-such-feature",
+        ),
+        ("", None, &["no-such-crate@1"], "no-such-crate"),
+    ];
+    for (krate, fault, args, named) in cases {
+        upstream.clear_faults();
+        if let Some(fault) = fault {
+            upstream.fault(krate, fault);
+        }
+        let out = import(&server, &upstream, args);
+        refused(&out, named);
+        nothing_imported(&server, blobs);
+    }
+    upstream.clear_faults();
 
-    let out = import(&server, &upstream, "upstream-lib@2.0.0");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("but the upstream index says"), "{err}");
-    let out = import(&server, &upstream, "upstream-lib@9.9.9");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has no upstream-lib@9.9.9"));
-    let out = import(&server, &upstream, "nothing-here@1.0.0");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has no crate `nothing-here`"));
-    assert_eq!(
-        server.get_json("/api/kiln/v1/submissions", None),
-        serde_json::json!([])
+    // A crate whose manifest declares a git dependency (the index line cannot say so).
+    upstream.add(
+        "fetches-git",
+        "0.1.0",
+        hand_made(
+            "fetches-git",
+            "0.1.0",
+            "helper = { git = \"https://example.invalid/helper.git\" }",
+        ),
+        serde_json::json!([]),
     );
+    let out = import(&server, &upstream, &["fetches-git@0.1.0"]);
+    refused(&out, "fetches-git@0.1.0");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("git"));
+    nothing_imported(&server, blobs);
+
+    // A good closure that the failures never touched imports fine afterwards.
+    let out = import(&server, &upstream, &["itoa@1", "--json"]);
+    assert_eq!(closure_of(&out), ["itoa@1.0.19"]);
 }

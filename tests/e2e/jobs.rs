@@ -22,6 +22,9 @@ fn payload(n: usize) -> JobPayload {
         krate: format!("crate-{n}"),
         version: "1.0.0".into(),
         checksum: Digest::of(n.to_string().as_bytes()),
+        features: Default::default(),
+        closure: None,
+        origin: None,
     }
 }
 

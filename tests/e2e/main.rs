@@ -9,6 +9,7 @@ mod build;
 mod cli_attest;
 mod cli_audit;
 mod cli_review;
+mod closure;
 mod executor;
 mod import;
 mod interop;

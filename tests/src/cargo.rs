@@ -26,18 +26,46 @@ impl CargoWorld {
     /// Writes a library crate `name` at `version` whose Cargo.toml has `deps` (TOML lines under
     /// `[dependencies]`) and returns its directory.
     pub fn library(&self, name: &str, version: &str, deps: &str, code: &str) -> PathBuf {
+        self.write_crate(name, version, "", deps, code)
+    }
+
+    /// Writes a kernel crate (a `cdylib`) like [`library`](Self::library).
+    pub fn kernel(&self, name: &str, version: &str, deps: &str, code: &str) -> PathBuf {
+        self.write_crate(
+            name,
+            version,
+            "[lib]\ncrate-type = [\"cdylib\"]\n\n",
+            deps,
+            code,
+        )
+    }
+
+    fn write_crate(&self, name: &str, version: &str, lib: &str, deps: &str, code: &str) -> PathBuf {
         let dir = self.root.path().join(format!("{name}-{version}"));
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(
             dir.join("Cargo.toml"),
             format!(
                 "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
-                 description = \"{name}, a crate for kiln's tests\"\npublish = [\"kiln\"]\n\n[dependencies]\n{deps}\n"
+                 description = \"{name}, a crate for kiln's tests\"\npublish = [\"kiln\"]\n\n{lib}[dependencies]\n{deps}\n"
             ),
         )
         .unwrap();
         std::fs::write(dir.join("src/lib.rs"), code).unwrap();
         dir
+    }
+
+    /// Resolves dependencies declared the crates.io way (`serde = "1"`) against the kiln
+    /// registry, as an author whose kernels must build from approved crates sets Cargo up: the
+    /// lockfile that `cargo publish` packages then pins versions kiln has.
+    pub fn curated_only(&self) {
+        let dir = self.root.path().join(".cargo");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            "[source.crates-io]\nreplace-with = \"kiln\"\n",
+        )
+        .unwrap();
     }
 
     /// Runs cargo in `dir` with the kiln registry configured and `token` as its token.

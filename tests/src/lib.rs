@@ -7,11 +7,13 @@
 pub mod abi_host;
 pub mod advisories;
 pub mod cargo;
+pub mod cli;
 pub mod crate_file;
 pub mod kernels;
 pub mod node;
 pub mod postgres;
 pub mod server;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

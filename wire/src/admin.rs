@@ -3,6 +3,8 @@
 use kiln_policy::Digest;
 use serde::{Deserialize, Serialize};
 
+use crate::features::FeatureSet;
+
 /// A revocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokeRequest {
@@ -20,29 +22,90 @@ pub struct Revoked {
     pub revoked: Vec<Digest>,
 }
 
-/// An import request.
+/// A closure import: a crate, with what a dependent's build would pull in with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportRequest {
     /// The crate.
     #[serde(rename = "crate")]
     pub krate: String,
-    /// The version.
-    pub version: String,
+    /// A version (`1.0.145`: exactly it) or a requirement (`1`, `^1.2`: the newest upstream
+    /// version matching it).
+    pub req: String,
+    /// Features a dependent turns on, besides the default ones.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Whether the dependent keeps the default features on.
+    #[serde(default = "yes")]
+    pub default_features: bool,
+    /// Resolve and list the closure; import nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The upstream sparse index (default: crates.io's).
     #[serde(default)]
     pub upstream: Option<String>,
 }
 
-/// What an import brought in.
+fn yes() -> bool {
+    true
+}
+
+/// What became of a member of an imported closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberStatus {
+    /// Brought in, into quarantine.
+    Added,
+    /// Here already, approved for these features.
+    Present,
+    /// Here already, in review for these features.
+    InReview,
+    /// Here already for fewer features: a new review round covers these too.
+    Extended,
+}
+
+impl MemberStatus {
+    /// The status as text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Added => "added",
+            MemberStatus::Present => "present",
+            MemberStatus::InReview => "in review",
+            MemberStatus::Extended => "extended",
+        }
+    }
+}
+
+/// One member of an imported closure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Imported {
-    /// `NAME@VERSION`.
-    pub subject: String,
-    /// The `.crate`'s digest.
-    #[schema(value_type = String)]
-    pub checksum: Digest,
-    /// The upstream registry.
-    pub origin: String,
+pub struct ClosureMember {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version.
+    pub version: String,
+    /// Its licence expression.
+    pub license: Option<String>,
+    /// Whether it has a build script.
+    pub build_script: bool,
+    /// Whether it is a procedural macro.
+    pub proc_macro: bool,
+    /// The features a dependent's build turns on in it.
+    pub features: FeatureSet,
+    /// What the import did with it.
+    pub status: MemberStatus,
+}
+
+/// What a closure import resolved and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportPlan {
+    /// The crate asked for, as resolved (`NAME@VERSION`).
+    pub root: String,
+    /// The upstream index.
+    pub upstream: String,
+    /// Whether nothing was imported (a dry run).
+    pub dry_run: bool,
+    /// Every member, the root included.
+    pub members: Vec<ClosureMember>,
 }
 
 /// The advisory database's status.

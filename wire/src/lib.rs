@@ -2,6 +2,7 @@
 //! workers, the executor and the CLI all use, so that a field is named and typed once and no
 //! client indexes untyped JSON.
 //!
+//! - [`features`]: the feature sets a review covers;
 //! - [`states`]: a version's review state, job kinds, artifact and dependency kinds, token scopes;
 //! - [`submissions`]: a submission as listed and as a reviewer sees it, and the build report;
 //! - [`review`]: approvals, rejections and their answers;
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod errors;
+pub mod features;
 pub mod review;
 pub mod runs;
 pub mod states;
@@ -24,6 +26,7 @@ pub mod submissions;
 pub mod tokens;
 pub mod worker;
 
+pub use features::FeatureSet;
 pub use kiln_policy::Digest;
 pub use kiln_policy::findings::{Finding, FindingCode, Severity, Verdict};
 pub use states::{ArtifactKind, DependencyKind, JobKind, Scope, UnknownName, VersionState};

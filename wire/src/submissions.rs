@@ -5,6 +5,7 @@ use kiln_policy::audit::AuditReport;
 use kiln_policy::checks::wasm::{Entry, Import};
 use serde::{Deserialize, Serialize};
 
+use crate::features::FeatureSet;
 use crate::review::Decision;
 use crate::states::{ArtifactKind, DependencyKind, VersionState};
 
@@ -34,6 +35,13 @@ pub struct Submission {
     pub created_at: i64,
     /// When its state last changed (Unix milliseconds).
     pub updated_at: i64,
+    /// The features its current review round covers.
+    #[serde(default)]
+    pub features: FeatureSet,
+    /// The features approved so far; `None` until its first approval. A version is in the
+    /// index while it has approved features.
+    #[serde(default)]
+    pub approved_features: Option<FeatureSet>,
 }
 
 impl Submission {
@@ -164,13 +172,5 @@ impl SubmissionDetail {
     /// The artifact of `kind`, when there is one.
     pub fn artifact(&self, kind: ArtifactKind) -> Option<&ArtifactInfo> {
         self.artifacts.iter().find(|a| a.kind == kind)
-    }
-
-    /// The dependencies a dependent's build needs approved (not dev-dependencies) that have no
-    /// approved version here.
-    pub fn unmet_dependencies(&self) -> impl Iterator<Item = &DependencyStatus> {
-        self.dependencies
-            .iter()
-            .filter(|d| d.kind != DependencyKind::Dev && d.approved.is_none())
     }
 }

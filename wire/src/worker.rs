@@ -5,6 +5,7 @@ use kiln_policy::Digest;
 use kiln_policy::audit::AuditReport;
 use serde::{Deserialize, Serialize};
 
+use crate::features::FeatureSet;
 use crate::states::{ArtifactKind, JobKind, VersionState};
 use crate::submissions::BuildReport;
 
@@ -34,6 +35,19 @@ pub struct JobPayload {
     #[serde(with = "crate::hex_digest")]
     #[schema(value_type = String)]
     pub checksum: Digest,
+    /// The features the review round covers: the audit resolves, and the build compiles, the
+    /// version as a dependent that turns on exactly these would.
+    #[serde(default)]
+    pub features: FeatureSet,
+    /// The token of the closure the version was submitted with (an import's, or its own for a
+    /// publish): its audit and build resolve it and the closure's other members, still in
+    /// quarantine, through that closure's index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closure: Option<String>,
+    /// The upstream index an imported version came from; `None` for a version published here.
+    /// A dependent names the two differently (the crates.io way, or by this registry's URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl JobPayload {
@@ -180,6 +194,36 @@ pub struct Uploaded {
     /// Its digest.
     #[schema(value_type = String)]
     pub digest: Digest,
+}
+
+/// A crate version, named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PackageRef {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version.
+    pub version: String,
+}
+
+/// Which features are curated for each of `packages`, as a worker auditing a member of
+/// `closure` (or any submission, without one) may count on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CurationLookup {
+    /// The closure token from the job, when the submission is a member of one.
+    #[serde(default)]
+    pub closure: Option<String>,
+    /// The versions asked about.
+    pub packages: Vec<PackageRef>,
+}
+
+/// The answer to a [`CurationLookup`]: for each version asked about, in order, the features
+/// curated for it (approved, or, for a member of the closure in review, the features its round
+/// covers); `None` for a version that is neither.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Curated {
+    /// One entry per version asked about.
+    pub features: Vec<Option<FeatureSet>>,
 }
 
 /// The names of crates with an approved version (for the typosquat check).

@@ -179,6 +179,34 @@ pub fn registry_cache_key(
 }
 
 impl Prepared {
+    /// Builds a library as a dependent sees it ([`crate::dependent`]): a wrapper that depends on
+    /// this version from the registry with `features` becomes the crate built, resolved afresh.
+    /// `index` is the registry's URL for a crate published here, `None` for an imported one.
+    pub fn as_dependent(
+        &mut self,
+        features: &kiln_wire::FeatureSet,
+        index: Option<&str>,
+    ) -> Result<(), BuildError> {
+        crate::dependent::write_wrapper(
+            &self.src(),
+            &self.name,
+            crate::dependent::Dependency::Registry {
+                version: &self.version,
+                index,
+            },
+            features,
+        )
+        .map_err(builder_error("writing the dependent package"))?;
+        self.crate_rel = PathBuf::from(crate::dependent::WRAPPER);
+        self.lockfile = String::new();
+        Ok(())
+    }
+
+    /// Whether the crate built is a library's dependent ([`Prepared::as_dependent`]).
+    pub fn is_dependent(&self) -> bool {
+        self.crate_rel == Path::new(crate::dependent::WRAPPER)
+    }
+
     /// Vendors a registry crate's dependencies from the registry's curated `index`.
     pub fn vendor_registry(&mut self, index: &CuratedIndex) -> Result<(), BuildError> {
         let home = self.work.path().join("fetch-home");
@@ -190,7 +218,8 @@ impl Prepared {
             &root,
             &root,
             Some(&home),
-            &BTreeMap::from([("kiln".to_owned(), index.index.clone())]),
+            &BTreeMap::from([("kiln".to_owned(), index.resolved_from().to_owned())]),
+            &index.replaced(),
         )
     }
 }
@@ -267,7 +296,7 @@ pub fn prepare_local(crate_dir: &Path, repository: Option<&Path>) -> Result<Prep
     {
         let _ = std::fs::copy(&lock, copy.join("Cargo.lock"));
     }
-    vendor(&mut prepared, &copy, &crate_dir, None, &registries)?;
+    vendor(&mut prepared, &copy, &crate_dir, None, &registries, &[])?;
     Ok(prepared)
 }
 
@@ -417,13 +446,15 @@ fn registries_named(cwd: &Path, dirs: &[PathBuf]) -> BTreeMap<String, String> {
 }
 
 /// Vendors the registry dependencies of the crate at `manifest_dir` (running Cargo in `cwd`,
-/// with `home` as `CARGO_HOME` when given) and writes the sandbox's Cargo configuration.
+/// with `home` as `CARGO_HOME` when given) and writes the sandbox's Cargo configuration, in
+/// which the sources `aliases` (other URLs of the registry vendored from) are vendored too.
 fn vendor(
     prepared: &mut Prepared,
     manifest_dir: &Path,
     cwd: &Path,
     home: Option<&Path>,
     registries: &BTreeMap<String, String>,
+    aliases: &[&str],
 ) -> Result<(), BuildError> {
     let locked = manifest_dir.join("Cargo.lock").is_file();
     let vendor_dir = prepared.vendor();
@@ -458,7 +489,18 @@ fn vendor(
     }
     let config = String::from_utf8_lossy(&output.stdout)
         .replace(&vendor_dir.display().to_string(), paths::VENDOR);
-    let mut text = config;
+    let mut text = config.clone();
+    // Cargo names only the sources it fetched from; manifests may name the same crates by
+    // another URL of the registry (its public one), which must resolve to the vendored copies.
+    for (n, alias) in aliases
+        .iter()
+        .filter(|alias| !config.contains(&format!("\"{alias}\"")))
+        .enumerate()
+    {
+        text.push_str(&format!(
+            "\n[source.kiln-vendored-alias-{n}]\nregistry = \"{alias}\"\nreplace-with = \"vendored-sources\"\n"
+        ));
+    }
     for (name, index) in registries {
         text.push_str(&format!("\n[registries.{name}]\nindex = \"{index}\"\n"));
     }

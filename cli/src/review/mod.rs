@@ -1,9 +1,11 @@
 //! `kiln review`: what an admin does with each submission. [`list`] the queue, [`show`] one
-//! (audit, build, imports and exports, its dependencies and their approval, provenance),
+//! (audit, build, imports and exports, its dependencies and their approval, provenance) or its
+//! [`closure`] (every package a dependent's build resolves, approved in one command),
 //! [`diff`] its source against the last approved version, approve (the server signs a review
 //! statement with its reviewer key) or reject with a reason, and [`vet`]: the approvals as a
 //! cargo-vet `audits.toml`. [`table`] lays out what they print.
 
+mod closure;
 mod diff;
 mod list;
 mod show;
@@ -22,12 +24,16 @@ pub(crate) enum ReviewCommand {
     /// The submissions, as a table (crate, version, state, verdict, findings, age).
     List(list::ListArgs),
     /// One submission: audit report, build, imports and exports, dependencies, provenance.
-    Show(show::TargetArgs),
+    Show(show::ShowArgs),
     /// The source diff against the last approved version (or --against VERSION), with build
     /// scripts, manifests, new dependencies, new imports and new `unsafe` called out.
     Diff(diff::DiffArgs),
-    /// Approve a built version (signs a review statement with the server's reviewer key).
+    /// Approve a built version (signs a review statement with the server's reviewer key), or
+    /// with --closure its whole audited and built closure, dependencies first.
     Approve(ApproveArgs),
+    /// Extend the features a version's review covers: a new round (audit, build, review); an
+    /// approved version stays approved for its earlier features meanwhile.
+    Curate(closure::CurateArgs),
     /// Reject a version, with the reason the author will see.
     Reject(RejectArgs),
     /// The approvals as a cargo-vet audits.toml, for other projects to import.
@@ -42,6 +48,11 @@ pub(crate) struct ApproveArgs {
     /// What the approval vouches for (cargo-vet criteria).
     #[arg(long, default_value = "safe-to-run")]
     criteria: String,
+    /// Approve every member of the version's closure that is not approved yet, dependencies
+    /// first, in one transaction, each with its own signed review statement; nothing when a
+    /// member is denied or not built.
+    #[arg(long)]
+    closure: bool,
     #[command(flatten)]
     connection: Connection,
 }
@@ -74,6 +85,7 @@ pub(crate) fn run(command: ReviewCommand) -> Result<()> {
             ReviewCommand::Show(args) => show::show(args).await,
             ReviewCommand::Diff(args) => diff::diff(args).await,
             ReviewCommand::Approve(args) => approve(args).await,
+            ReviewCommand::Curate(args) => closure::curate(args).await,
             ReviewCommand::Reject(args) => reject(args).await,
             ReviewCommand::ExportVet(args) => vet::export_vet(args).await,
         }
@@ -87,6 +99,9 @@ async fn approve(args: ApproveArgs) -> Result<()> {
         criteria: Some(args.criteria.clone()),
         bundle: None,
     };
+    if args.closure {
+        return closure::approve(&client, name, version, &approval).await;
+    }
     let _: Decided = client
         .post_json(
             &format!("/api/kiln/v1/submissions/{name}/{version}/approve"),

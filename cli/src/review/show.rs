@@ -1,5 +1,6 @@
 //! `kiln review show NAME@VERSION`: audit report, build, imports and exports, dependencies and
-//! their approval, artifacts and decisions.
+//! their approval, artifacts and decisions; with `--closure`, every package of the version's
+//! closure ([`super::closure`]).
 
 use anyhow::Result;
 use clap::Args;
@@ -10,7 +11,7 @@ use crate::client::{Client, Connection};
 use crate::style::Style;
 
 #[derive(Debug, Args)]
-pub(crate) struct TargetArgs {
+pub(crate) struct ShowArgs {
     /// The version, as NAME@VERSION.
     #[arg(value_name = "NAME@VERSION")]
     pub(crate) target: String,
@@ -19,11 +20,18 @@ pub(crate) struct TargetArgs {
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Every package a dependent's build of the version resolves: state, verdict, findings,
+    /// licence, build-time code, advisories, and what is new against the approved set.
+    #[arg(long)]
+    pub(crate) closure: bool,
 }
 
-pub(crate) async fn show(args: TargetArgs) -> Result<()> {
+pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     let (name, version) = split_target(&args.target)?;
     let client = Client::new(&args.connection)?;
+    if args.closure {
+        return super::closure::show(&client, name, version, args.json).await;
+    }
     let detail: SubmissionDetail = client
         .get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"))
         .await?;
@@ -44,6 +52,14 @@ pub(crate) async fn show(args: TargetArgs) -> Result<()> {
         s.published_by,
         s.checksum.hex()
     );
+    match &s.approved_features {
+        Some(approved) if *approved != s.features => println!(
+            "features: approved for {}; in review for {}",
+            approved.describe(),
+            s.features.describe()
+        ),
+        _ => println!("features: {}", s.features.describe()),
+    }
     if let Some(audit) = &detail.reports.audit {
         println!(
             "\n{} {} ({} packages; advisory database {})",

@@ -132,6 +132,8 @@ fn report() -> AuditReport {
         registry_index: Some("sparse+http://127.0.0.1:7878/index/"),
         approved_names: &approved,
         today: "2026-11-23",
+        features: None,
+        curated: &[],
         manifest: None,
         registry_aliases: &[],
     })

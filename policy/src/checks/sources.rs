@@ -6,6 +6,12 @@ pub mod cfg;
 
 use rustsec::Lockfile;
 
+/// crates.io's source, as Cargo records it in a lockfile, and its sparse index.
+pub const CRATES_IO_SOURCES: [&str; 2] = [
+    "registry+https://github.com/rust-lang/crates.io-index",
+    "sparse+https://index.crates.io/",
+];
+
 use crate::findings::{Finding, FindingCode};
 
 /// Checks the sources of `lockfile`. Packages without a source that nothing depends on are the

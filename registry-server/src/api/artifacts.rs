@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use kiln_wire::VersionState;
 
 use super::extract::Reader;
 use super::{ApiError, ApiResult, AppState, digest_param};
@@ -30,7 +29,7 @@ pub(crate) async fn artifact(
             let privileged = auth
                 .as_ref()
                 .is_some_and(|a| a.has_scope(Scope::Worker) || a.has_scope(Scope::Review));
-            if version.state != VersionState::Approved && !privileged {
+            if version.approved_features.is_none() && !privileged {
                 return Err(ApiError::not_found(format!("no artifact {digest}")));
             }
             "application/gzip".to_owned()

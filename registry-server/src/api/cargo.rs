@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kiln_wire::VersionState;
 use serde::Deserialize;
 
 use super::extract::{Body, Need, RawBody, Reader, scope};
@@ -38,7 +37,7 @@ pub(super) async fn publish(
     let frame =
         publish::parse_frame(&body).map_err(|err| ApiError::bad_request(err.to_string()))?;
     let tarball = body.slice_ref(frame.tarball);
-    let subject = publish::submit(&app, &auth, frame.metadata, tarball, None).await?;
+    let subject = publish::submit(&app, &auth, frame.metadata, tarball).await?;
     app.metrics.record_publish(started.elapsed());
     Ok(Json(serde_json::json!({
         "warnings": {
@@ -59,7 +58,7 @@ pub(super) async fn download(
 ) -> ApiResult<Response> {
     let row = versions::find(&app.db, &name, &version).await?;
     let subject = row.subject();
-    if row.state != VersionState::Approved {
+    if row.approved_features.is_none() {
         return Err(ApiError::not_found(format!(
             "{subject} is not approved (it is {})",
             row.state

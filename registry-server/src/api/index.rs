@@ -26,13 +26,9 @@ pub(super) async fn config(State(app): State<AppState>, _: Reader) -> ApiResult<
     Ok(axum::Json(config).into_response())
 }
 
-/// `GET /index/{path}`: a crate's index file.
-pub(super) async fn file(
-    State(app): State<AppState>,
-    _: Reader,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
+/// The crate whose index file is at `path` (`3/f/foo`, `se/rd/serde`); not found for a path
+/// Cargo would not ask for.
+pub(super) fn crate_of_path(path: &str) -> ApiResult<&str> {
     let name = path.rsplit('/').next().unwrap_or_default();
     let plain = !name.is_empty()
         && name
@@ -41,6 +37,17 @@ pub(super) async fn file(
     if !plain || names::index_path(name) != path {
         return Err(ApiError::not_found(format!("no index file at `{path}`")));
     }
+    Ok(name)
+}
+
+/// `GET /index/{path}`: a crate's index file.
+pub(super) async fn file(
+    State(app): State<AppState>,
+    _: Reader,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let name = crate_of_path(&path)?;
     let key = name.to_owned();
     let entry = match app.index_cache.get(&key) {
         Some(entry) => entry,

@@ -5,6 +5,7 @@
 pub mod advisories;
 mod artifacts;
 mod cargo;
+mod closures;
 pub mod error;
 mod events;
 pub mod extract;
@@ -74,6 +75,18 @@ pub fn router(app: AppState) -> Router {
             "/api/kiln/v1/submissions/{name}/{version}/reject",
             post(submissions::reject),
         )
+        .route(
+            "/api/kiln/v1/submissions/{name}/{version}/closure",
+            get(submissions::closure),
+        )
+        .route(
+            "/api/kiln/v1/submissions/{name}/{version}/approve-closure",
+            post(submissions::approve_closure),
+        )
+        .route(
+            "/api/kiln/v1/submissions/{name}/{version}/curate",
+            post(submissions::curate),
+        )
         .route("/api/kiln/v1/artifacts/{digest}", get(artifacts::artifact))
         .route("/api/kiln/v1/imports", post(imports::import))
         .route(
@@ -100,6 +113,21 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/api/kiln/v1/blobs/{digest}", get(workers::download_blob))
         .route("/api/kiln/v1/approved-names", get(workers::approved_names))
+        .route("/api/kiln/v1/curations/lookup", post(workers::curations))
+        // A closure's index: the approved crates and the closure's members in review, for the
+        // workers that hold its token.
+        .route(
+            "/api/kiln/v1/closures/{token}/index/config.json",
+            get(closures::config),
+        )
+        .route(
+            "/api/kiln/v1/closures/{token}/index/{*path}",
+            get(closures::file),
+        )
+        .route(
+            "/api/kiln/v1/closures/{token}/dl/{name}/{version}/download",
+            get(closures::download),
+        )
         .route("/api/kiln/v1/advisories", get(advisories::status))
         .route("/api/kiln/v1/advisories/sync", post(advisories::sync))
         // Operations.

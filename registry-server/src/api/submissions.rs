@@ -6,7 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use kiln_wire::VersionState;
-use kiln_wire::review::{Approval, Decided, Rejection};
+use kiln_wire::review::{
+    Approval, ClosureApproved, ClosureReview, CurateRequest, Curation, Decided, Rejection,
+};
 use kiln_wire::submissions::{Submission, SubmissionDetail};
 use serde::Deserialize;
 
@@ -86,5 +88,49 @@ pub(crate) async fn reject(
 ) -> ApiResult<Json<Decided>> {
     Ok(Json(
         crate::review::reject(&app, &name, &version, &auth, &rejection).await?,
+    ))
+}
+
+/// `GET /api/kiln/v1/submissions/{name}/{version}/closure`: every package a dependent's build
+/// of the version resolves, dependencies first, each with its state, verdict, findings, licence,
+/// build-time code and advisories, and what is new against the approved set.
+#[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}/closure", responses((status = 200, body = ClosureReview), (status = 404), (status = 409)))]
+pub(crate) async fn closure(
+    State(app): State<AppState>,
+    _: Reader,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<ClosureReview>> {
+    Ok(Json(
+        crate::review::closure::view(&app, &name, &version).await?,
+    ))
+}
+
+/// `POST /api/kiln/v1/submissions/{name}/{version}/approve-closure`: approves the version's
+/// audited and built closure, dependencies first, in one transaction; nothing when a member is
+/// denied, not built, or not reviewed for the features the closure needs.
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/approve-closure", request_body = Approval, responses((status = 200, body = ClosureApproved), (status = 409)))]
+pub(crate) async fn approve_closure(
+    State(app): State<AppState>,
+    Need(auth, _): Need<scope::Review>,
+    Path((name, version)): Path<(String, String)>,
+    OptionalBody(approval): OptionalBody<Approval>,
+) -> ApiResult<Json<ClosureApproved>> {
+    Ok(Json(
+        crate::review::closure::approve(&app, &name, &version, &auth, &approval).await?,
+    ))
+}
+
+/// `POST /api/kiln/v1/submissions/{name}/{version}/curate`: extends the features the version's
+/// review covers (a new round: audit, build, review); an approved version stays approved for
+/// what it was approved for meanwhile.
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/curate", request_body = CurateRequest, responses((status = 200, body = Curation), (status = 409), (status = 422)))]
+pub(crate) async fn curate(
+    State(app): State<AppState>,
+    Need(auth, _): Need<scope::Review>,
+    Path((name, version)): Path<(String, String)>,
+    Body(request): Body<CurateRequest>,
+) -> ApiResult<Json<Curation>> {
+    Ok(Json(
+        crate::curation::curate(&app, &name, &version, &request.features, &auth).await?,
     ))
 }

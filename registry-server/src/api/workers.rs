@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kiln_wire::worker::{
-    ApprovedNames, ClaimRequest, CompleteRequest, FailRequest, HeartbeatRequest, Job, JobOutcome,
-    Uploaded,
+    ApprovedNames, ClaimRequest, CompleteRequest, Curated, CurationLookup, FailRequest,
+    HeartbeatRequest, Job, JobOutcome, Uploaded,
 };
 
 use super::extract::{Body, Need, RawBody, scope};
@@ -118,5 +118,19 @@ pub(crate) async fn approved_names(
 ) -> ApiResult<Json<ApprovedNames>> {
     Ok(Json(ApprovedNames {
         names: versions::approved_names(&app.db).await?,
+    }))
+}
+
+/// `POST /api/kiln/v1/curations/lookup` (worker): the features curated for each version asked
+/// about, as a worker of the job's closure may count on.
+#[utoipa::path(post, path = "/api/kiln/v1/curations/lookup", request_body = CurationLookup, responses((status = 200, body = Curated)))]
+pub(crate) async fn curations(
+    State(app): State<AppState>,
+    _: Need<scope::Worker>,
+    Body(lookup): Body<CurationLookup>,
+) -> ApiResult<Json<Curated>> {
+    Ok(Json(Curated {
+        features: crate::curation::lookup(&app, lookup.closure.as_deref(), &lookup.packages)
+            .await?,
     }))
 }

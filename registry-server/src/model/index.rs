@@ -12,13 +12,39 @@ use crate::names;
 pub async fn file_content(db: &Db, lowercase_name: &str) -> ModelResult<Option<String>> {
     let rows = sqlx::query(
         "SELECT c.name, v.index_line, v.yanked FROM versions v JOIN crates c ON c.id = v.crate_id \
-         WHERE c.canonical_name = $1 AND v.state = 'approved' ORDER BY v.id",
+         WHERE c.canonical_name = $1 AND v.approved_features IS NOT NULL ORDER BY v.id",
     )
     .bind(names::canonical(lowercase_name))
     .fetch_all(db.pool())
     .await?;
+    lines(&rows, lowercase_name)
+}
+
+/// A crate's index file as the workers of closure `closure_id` see it: its approved versions and
+/// the closure's members in review.
+pub async fn closure_file_content(
+    db: &Db,
+    closure_id: i64,
+    lowercase_name: &str,
+) -> ModelResult<Option<String>> {
+    let rows = sqlx::query(
+        "SELECT c.name, v.index_line, v.yanked FROM versions v JOIN crates c ON c.id = v.crate_id \
+         WHERE c.canonical_name = $1 AND (v.approved_features IS NOT NULL OR \
+           (v.state NOT IN ('failed', 'rejected') AND EXISTS \
+             (SELECT 1 FROM closure_members m WHERE m.closure_id = $2 AND m.version_id = v.id))) \
+         ORDER BY v.id",
+    )
+    .bind(names::canonical(lowercase_name))
+    .bind(closure_id)
+    .fetch_all(db.pool())
+    .await?;
+    lines(&rows, lowercase_name)
+}
+
+/// Index lines of `rows` (name, line, yanked), each with its current `yanked` flag.
+fn lines(rows: &[sqlx::any::AnyRow], lowercase_name: &str) -> ModelResult<Option<String>> {
     let mut body = String::new();
-    for row in &rows {
+    for row in rows {
         let name: String = row.get("name");
         if name.to_ascii_lowercase() != lowercase_name {
             return Ok(None);
@@ -48,7 +74,7 @@ pub struct Found {
 pub async fn search(db: &Db, needle: &str) -> ModelResult<Vec<Found>> {
     let rows = sqlx::query(
         "SELECT c.name, c.description, v.version, v.yanked FROM crates c JOIN versions v ON v.crate_id = c.id \
-         WHERE v.state = 'approved' ORDER BY c.name",
+         WHERE v.approved_features IS NOT NULL ORDER BY c.name",
     )
     .fetch_all(db.pool())
     .await?;

@@ -263,6 +263,31 @@ pub async fn give_up(tx: &mut Tx, id: i64, worker: &str, error: &str) -> ModelRe
     Ok(())
 }
 
+/// Drops the queued and running jobs of version `version_id` inside `tx` (a new review round
+/// replaces them); a worker still running one loses its lease and its result is refused.
+pub async fn drop_for_version(tx: &mut Tx, version_id: i64) -> ModelResult<()> {
+    let now = now_ms();
+    let jobs: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, payload FROM jobs WHERE state IN ('queued', 'running')")
+            .fetch_all(&mut **tx)
+            .await?;
+    for (id, payload) in jobs {
+        let payload: JobPayload =
+            serde_json::from_str(&payload).map_err(|err| corrupt("a job's payload", err))?;
+        if payload.version_id == version_id {
+            sqlx::query(
+                "UPDATE jobs SET state = 'dead', last_error = 'superseded by a new review round', \
+                 lease_until = NULL, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Wakes every queued job that is waiting: after an approval, what waited for it may go on.
 pub async fn wake(tx: &mut Tx) -> ModelResult<()> {
     sqlx::query("UPDATE jobs SET run_at = $1 WHERE state = 'queued' AND run_at > $1")

@@ -8,6 +8,7 @@
 //!
 //! - [`users`], [`tokens`]: who may do what;
 //! - [`crates`], [`versions`]: crates, their owners, and versions with their review state;
+//! - [`closures`]: crates imported together, and the index their workers resolve them by;
 //! - [`jobs`]: the audit and build queue;
 //! - [`reports`], [`artifacts`], [`reviews`]: what workers and reviewers record about a version;
 //! - [`revocations`]: revoked digests;
@@ -15,6 +16,7 @@
 //! - [`index`]: what the sparse index serves.
 
 pub mod artifacts;
+pub mod closures;
 pub mod crates;
 pub mod events;
 pub mod index;

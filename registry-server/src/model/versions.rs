@@ -14,12 +14,12 @@ use kiln_policy::Digest;
 use kiln_policy::audit::AuditReport;
 use kiln_wire::submissions::{BuildReport, Submission};
 use kiln_wire::worker::{ArtifactRecord, JobPayload};
-use kiln_wire::{JobKind, Verdict, VersionState};
+use kiln_wire::{FeatureSet, JobKind, Verdict, VersionState};
 use sqlx::Row as _;
 
 use super::{
-    ModelError, ModelResult, Tx, artifacts, corrupt, crates, events, jobs, reports, reviews,
-    wrong_state,
+    ModelError, ModelResult, Tx, artifacts, closures, corrupt, crates, events, jobs, reports,
+    reviews, wrong_state,
 };
 use crate::db::{Db, now_ms};
 use crate::names;
@@ -43,6 +43,13 @@ pub struct VersionRow {
     pub state: VersionState,
     /// Whether it is yanked.
     pub yanked: bool,
+    /// The features its current review round covers.
+    pub features: FeatureSet,
+    /// The features approved so far (`None` until its first approval): it is in the index
+    /// while it has some.
+    pub approved_features: Option<FeatureSet>,
+    /// The upstream index it was imported from; `None` when it was published here.
+    pub origin: Option<String>,
 }
 
 impl VersionRow {
@@ -52,12 +59,23 @@ impl VersionRow {
     }
 }
 
-const VERSION_COLUMNS: &str = "v.id, v.crate_id, c.name, v.version, v.checksum, v.state, v.yanked \
-     FROM versions v JOIN crates c ON c.id = v.crate_id";
+const VERSION_COLUMNS: &str = "v.id, v.crate_id, c.name, v.version, v.checksum, v.state, v.yanked, \
+     v.features, v.approved_features, v.origin FROM versions v JOIN crates c ON c.id = v.crate_id";
 
 fn state(text: &str) -> ModelResult<VersionState> {
     text.parse()
         .map_err(|err| corrupt("a version's state", err))
+}
+
+fn features(text: &str) -> ModelResult<FeatureSet> {
+    serde_json::from_str(text).map_err(|err| corrupt("a version's features", err))
+}
+
+fn approved_features(row: &sqlx::any::AnyRow) -> ModelResult<Option<FeatureSet>> {
+    row.get::<Option<String>, _>("approved_features")
+        .as_deref()
+        .map(features)
+        .transpose()
 }
 
 fn checksum(text: &str) -> ModelResult<Digest> {
@@ -73,6 +91,9 @@ fn version_row(row: &sqlx::any::AnyRow) -> ModelResult<VersionRow> {
         checksum: checksum(&row.get::<String, _>("checksum"))?,
         state: state(&row.get::<String, _>("state"))?,
         yanked: row.get::<i64, _>("yanked") != 0,
+        features: features(&row.get::<String, _>("features"))?,
+        approved_features: approved_features(row)?,
+        origin: row.get("origin"),
     })
 }
 
@@ -92,6 +113,16 @@ pub async fn find(db: &Db, name: &str, version: &str) -> ModelResult<VersionRow>
     version_row(&row)
 }
 
+/// Version `id`.
+pub async fn by_id(db: &Db, id: i64) -> ModelResult<VersionRow> {
+    let row = sqlx::query(&format!("SELECT {VERSION_COLUMNS} WHERE v.id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| ModelError::NotFound(format!("no version with id {id}")))?;
+    version_row(&row)
+}
+
 /// The version whose `.crate` has `checksum`, if any.
 pub async fn by_checksum(db: &Db, checksum: &Digest) -> ModelResult<Option<VersionRow>> {
     sqlx::query(&format!("SELECT {VERSION_COLUMNS} WHERE v.checksum = $1"))
@@ -103,7 +134,7 @@ pub async fn by_checksum(db: &Db, checksum: &Digest) -> ModelResult<Option<Versi
         .transpose()
 }
 
-const SUBMISSION_COLUMNS: &str = "c.name, v.version, v.state, v.state_reason, v.checksum, v.yanked, u.login, v.origin, v.created_at, v.updated_at \
+const SUBMISSION_COLUMNS: &str = "c.name, v.version, v.state, v.state_reason, v.checksum, v.yanked, u.login, v.origin, v.created_at, v.updated_at, v.features, v.approved_features \
      FROM versions v JOIN crates c ON c.id = v.crate_id JOIN users u ON u.id = v.published_by";
 
 fn submission(row: &sqlx::any::AnyRow) -> ModelResult<Submission> {
@@ -118,6 +149,8 @@ fn submission(row: &sqlx::any::AnyRow) -> ModelResult<Submission> {
         origin: row.get("origin"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+        features: features(&row.get::<String, _>("features"))?,
+        approved_features: approved_features(row)?,
     })
 }
 
@@ -163,7 +196,7 @@ pub async fn metadata(db: &Db, id: i64) -> ModelResult<NewCrate> {
 pub async fn approved_versions(db: &Db, name: &str) -> ModelResult<Vec<semver::Version>> {
     let rows = sqlx::query(
         "SELECT v.version FROM versions v JOIN crates c ON c.id = v.crate_id \
-         WHERE c.canonical_name = $1 AND v.state = 'approved' AND v.yanked = 0",
+         WHERE c.canonical_name = $1 AND v.approved_features IS NOT NULL AND v.yanked = 0",
     )
     .bind(names::canonical(name))
     .fetch_all(db.pool())
@@ -177,7 +210,7 @@ pub async fn approved_versions(db: &Db, name: &str) -> ModelResult<Vec<semver::V
 /// The names of crates with an approved version.
 pub async fn approved_names(db: &Db) -> ModelResult<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT DISTINCT c.name FROM crates c JOIN versions v ON v.crate_id = c.id WHERE v.state = 'approved' ORDER BY c.name",
+        "SELECT DISTINCT c.name FROM crates c JOIN versions v ON v.crate_id = c.id WHERE v.approved_features IS NOT NULL ORDER BY c.name",
     )
     .fetch_all(db.pool())
     .await?)
@@ -186,9 +219,9 @@ pub async fn approved_names(db: &Db) -> ModelResult<Vec<String>> {
 /// Every approved version with its latest audit report, for a re-audit.
 pub async fn approved_with_audit(db: &Db) -> ModelResult<Vec<(VersionRow, Option<AuditReport>)>> {
     let rows = sqlx::query(
-        "SELECT v.id, v.crate_id, c.name, v.version, v.checksum, v.state, v.yanked, \
+        "SELECT v.id, v.crate_id, c.name, v.version, v.checksum, v.state, v.yanked, v.features, v.approved_features, v.origin, \
          (SELECT r.body FROM reports r WHERE r.version_id = v.id AND r.kind = 'audit' ORDER BY r.id DESC LIMIT 1) AS body \
-         FROM versions v JOIN crates c ON c.id = v.crate_id WHERE v.state = 'approved' ORDER BY v.id",
+         FROM versions v JOIN crates c ON c.id = v.crate_id WHERE v.approved_features IS NOT NULL ORDER BY v.id",
     )
     .fetch_all(db.pool())
     .await?;
@@ -232,6 +265,10 @@ pub struct NewVersion<'a> {
     pub metadata: &'a NewCrate,
     /// The upstream registry of an import.
     pub origin: Option<&'a str>,
+    /// The features its first review round covers.
+    pub features: &'a FeatureSet,
+    /// The closure it is submitted with (an import's, or its own for a publish): id and token.
+    pub closure: (i64, &'a str),
 }
 
 /// Refuses a version crate `crate_id` (`name`) has already: versions cannot be replaced.
@@ -269,8 +306,8 @@ pub async fn insert(
     let metadata =
         serde_json::to_string(new.metadata).map_err(|err| corrupt("the publish metadata", err))?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO versions (crate_id, version, version_key, checksum, state, yanked, index_line, metadata, origin, published_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'submitted', 0, $5, $6, $7, $8, $9, $9) RETURNING id",
+        "INSERT INTO versions (crate_id, version, version_key, checksum, state, yanked, index_line, metadata, origin, published_by, created_at, updated_at, features) \
+         VALUES ($1, $2, $3, $4, 'submitted', 0, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
     )
     .bind(new.crate_id)
     .bind(&new.metadata.vers)
@@ -281,13 +318,18 @@ pub async fn insert(
     .bind(new.origin)
     .bind(auth.user_id)
     .bind(now)
+    .bind(json(new.features)?)
     .fetch_one(&mut **tx)
     .await?;
+    closures::add_member(tx, new.closure.0, id).await?;
     let payload = JobPayload {
         version_id: id,
         krate: new.metadata.name.clone(),
         version: new.metadata.vers.clone(),
         checksum: new.checksum,
+        features: new.features.clone(),
+        closure: Some(new.closure.1.to_owned()),
+        origin: new.origin.map(str::to_owned),
     };
     jobs::enqueue(tx, JobKind::Audit, &payload, job_attempts).await?;
     let (kind, data) = match new.origin {
@@ -370,6 +412,10 @@ pub async fn approve(
         None,
     )
     .await?;
+    sqlx::query("UPDATE versions SET approved_features = features WHERE id = $1")
+        .bind(version.id)
+        .execute(&mut **tx)
+        .await?;
     reviews::insert(
         tx,
         version.id,
@@ -393,6 +439,117 @@ pub async fn approve(
     Ok(())
 }
 
+async fn set_features(tx: &mut Tx, id: i64, features: &FeatureSet) -> ModelResult<()> {
+    sqlx::query("UPDATE versions SET features = $1 WHERE id = $2")
+        .bind(json(features)?)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn json(features: &FeatureSet) -> ModelResult<String> {
+    serde_json::to_string(features).map_err(|err| corrupt("a feature set", err))
+}
+
+/// The state a round that did not pass ends in: `failed`, or, for a round that would have
+/// extended an approved version's features, `approved` again with the features approved
+/// before (the version stays usable as it was).
+async fn end_round(
+    tx: &mut Tx,
+    job: &JobPayload,
+    (action, done): (&str, &str),
+    from: &[VersionState],
+    reason: &str,
+) -> ModelResult<VersionState> {
+    let subject = job.subject();
+    let approved: Option<String> =
+        sqlx::query_scalar("SELECT approved_features FROM versions WHERE id = $1")
+            .bind(job.version_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let (to, reason) = match approved {
+        Some(approved) => {
+            set_features(tx, job.version_id, &features(&approved)?).await?;
+            (
+                VersionState::Approved,
+                format!(
+                    "the extension to features {} did not pass: {reason}",
+                    job.features
+                ),
+            )
+        }
+        None => (VersionState::Failed, reason.to_owned()),
+    };
+    transition(
+        tx,
+        job.version_id,
+        &subject,
+        (action, done),
+        from,
+        to,
+        Some(&reason),
+    )
+    .await?;
+    Ok(to)
+}
+
+/// Extends the features version `version`'s review covers to include `wanted`, as `actor`: a
+/// new round (audit, build, review) for the union. A version in review starts its round
+/// again (its queued or running jobs are dropped); an approved version stays approved, for the
+/// features approved before, while the round runs. Returns whether anything changed.
+pub async fn extend(
+    tx: &mut Tx,
+    version: &VersionRow,
+    wanted: &FeatureSet,
+    closure: (i64, &str),
+    actor: &str,
+    job_attempts: i64,
+) -> ModelResult<bool> {
+    let subject = version.subject();
+    let union = version.features.union(wanted);
+    if union == version.features {
+        return Ok(false);
+    }
+    transition(
+        tx,
+        version.id,
+        &subject,
+        ("extend the features of", "extended"),
+        &[
+            VersionState::Submitted,
+            VersionState::Audited,
+            VersionState::Built,
+            VersionState::Approved,
+        ],
+        VersionState::Submitted,
+        None,
+    )
+    .await?;
+    set_features(tx, version.id, &union).await?;
+    jobs::drop_for_version(tx, version.id).await?;
+    closures::add_member(tx, closure.0, version.id).await?;
+    let payload = JobPayload {
+        version_id: version.id,
+        krate: version.krate.clone(),
+        version: version.version.clone(),
+        checksum: version.checksum,
+        features: union.clone(),
+        closure: Some(closure.1.to_owned()),
+        origin: version.origin.clone(),
+    };
+    jobs::enqueue(tx, JobKind::Audit, &payload, job_attempts).await?;
+    events::append(
+        tx,
+        "curate",
+        &subject,
+        actor,
+        serde_json::json!({"features": union, "added": wanted.missing_from(&version.features)}),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// The states a reviewer may reject a version from (a decision is final).
 pub const REJECTABLE: [VersionState; 4] = [
     VersionState::Submitted,
@@ -409,16 +566,39 @@ pub async fn reject(
     reason: &str,
 ) -> ModelResult<()> {
     let subject = version.subject();
-    transition(
-        tx,
-        version.id,
-        &subject,
-        ("reject", "rejected"),
-        &REJECTABLE,
-        VersionState::Rejected,
-        Some(reason),
-    )
-    .await?;
+    match &version.approved_features {
+        // A round that would extend an approved version's features ends with the version still
+        // approved, for the features approved before.
+        Some(approved) => {
+            let why = format!(
+                "the extension to features {} was rejected: {reason}",
+                version.features
+            );
+            transition(
+                tx,
+                version.id,
+                &subject,
+                ("reject", "rejected"),
+                &REJECTABLE,
+                VersionState::Approved,
+                Some(&why),
+            )
+            .await?;
+            set_features(tx, version.id, approved).await?;
+        }
+        None => {
+            transition(
+                tx,
+                version.id,
+                &subject,
+                ("reject", "rejected"),
+                &REJECTABLE,
+                VersionState::Rejected,
+                Some(reason),
+            )
+            .await?;
+        }
+    }
     reviews::insert(
         tx,
         version.id,
@@ -460,23 +640,31 @@ pub async fn record_audit(
     job_attempts: i64,
 ) -> ModelResult<VersionState> {
     let subject = job.subject();
-    let (to, reason) = match report.verdict {
-        Verdict::Pass | Verdict::NeedsReview => (VersionState::Audited, None),
-        Verdict::Deny => (
-            VersionState::Failed,
-            Some("the audit denied this version; see the audit report"),
-        ),
+    let to = match report.verdict {
+        Verdict::Pass | Verdict::NeedsReview => {
+            transition(
+                tx,
+                job.version_id,
+                &subject,
+                ("record the audit of", "audited"),
+                &[VersionState::Submitted],
+                VersionState::Audited,
+                None,
+            )
+            .await?;
+            VersionState::Audited
+        }
+        Verdict::Deny => {
+            end_round(
+                tx,
+                job,
+                ("record the audit of", "audited"),
+                &[VersionState::Submitted],
+                "the audit denied this version; see the audit report",
+            )
+            .await?
+        }
     };
-    transition(
-        tx,
-        job.version_id,
-        &subject,
-        ("record the audit of", "audited"),
-        &[VersionState::Submitted],
-        to,
-        reason,
-    )
-    .await?;
     let body = serde_json::to_string(report).map_err(|err| corrupt("an audit report", err))?;
     reports::insert(tx, job.version_id, "audit", &body).await?;
     artifacts::insert(tx, job.version_id, statement.record, statement.size).await?;
@@ -537,16 +725,19 @@ pub async fn record_build(
 }
 
 /// Fails a version still in its audit or build, with the reason.
-pub async fn fail(tx: &mut Tx, job: &JobPayload, reason: &str, actor: &str) -> ModelResult<()> {
+pub async fn fail(
+    tx: &mut Tx,
+    job: &JobPayload,
+    reason: &str,
+    actor: &str,
+) -> ModelResult<VersionState> {
     let subject = job.subject();
-    transition(
+    let state = end_round(
         tx,
-        job.version_id,
-        &subject,
+        job,
         ("fail", "failed"),
         &[VersionState::Submitted, VersionState::Audited],
-        VersionState::Failed,
-        Some(reason),
+        reason,
     )
     .await?;
     events::append(
@@ -557,7 +748,7 @@ pub async fn fail(tx: &mut Tx, job: &JobPayload, reason: &str, actor: &str) -> M
         serde_json::json!({"reason": reason}),
     )
     .await?;
-    Ok(())
+    Ok(state)
 }
 
 /// Shows why a version in its audit or build is not moving (it keeps its state; the next

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kiln_wire::DependencyKind;
+use kiln_wire::{DependencyKind, FeatureSet};
 use serde::{Deserialize, Serialize};
 
 use crate::names;
@@ -118,9 +118,9 @@ impl NewCrate {
                 name: dep.name.clone(),
                 problem,
             };
-            names::validate(&dep.name).map_err(|err| problem(err.to_string()))?;
+            names::validate_dependency(&dep.name).map_err(|err| problem(err.to_string()))?;
             if let Some(alias) = &dep.explicit_name_in_toml {
-                names::validate(alias)
+                names::validate_dependency(alias)
                     .map_err(|err| problem(format!("renamed as `{alias}`: {err}")))?;
             }
             semver::VersionReq::parse(&dep.version_req).map_err(|err| {
@@ -131,6 +131,64 @@ impl NewCrate {
             })?;
         }
         Ok(version)
+    }
+
+    /// The features a dependent turns on when it asks for `requested` (`default` for the
+    /// default features): `requested` with every feature they enable in this crate, the implicit
+    /// features of optional dependencies included, as Cargo reports a resolved package's
+    /// features.
+    pub fn activated(&self, requested: &FeatureSet) -> FeatureSet {
+        let mut on = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = requested
+            .0
+            .iter()
+            .filter(|f| *f != "default" || self.features.contains_key("default"))
+            .cloned()
+            .collect();
+        while let Some(feature) = todo.pop() {
+            if !on.insert(feature.clone()) {
+                continue;
+            }
+            for value in self.features.get(&feature).into_iter().flatten() {
+                // `dep:x` names a dependency, `x/f` and `x?/f` a dependency's feature; anything
+                // else is a feature of this crate (or an optional dependency's implicit one).
+                if !value.starts_with("dep:") && !value.contains('/') {
+                    todo.push(value.clone());
+                }
+            }
+        }
+        FeatureSet(on)
+    }
+
+    /// The names in `requested` that are not features of this version: neither `default`, nor a
+    /// declared feature, nor an optional dependency's implicit feature.
+    pub fn unknown_features(&self, requested: &FeatureSet) -> Vec<String> {
+        let explicit: std::collections::BTreeSet<&str> = self
+            .features
+            .values()
+            .flatten()
+            .filter_map(|value| value.strip_prefix("dep:"))
+            .collect();
+        let implicit: std::collections::BTreeSet<&str> = self
+            .deps
+            .iter()
+            .filter(|dep| dep.optional)
+            .map(|dep| dep.explicit_name_in_toml.as_deref().unwrap_or(&dep.name))
+            .filter(|name| !explicit.contains(name))
+            .collect();
+        requested
+            .0
+            .iter()
+            .filter(|f| {
+                *f != "default" && !self.features.contains_key(*f) && !implicit.contains(f.as_str())
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The features a dependent with default features turns on.
+    pub fn default_features(&self) -> FeatureSet {
+        self.activated(&FeatureSet::of(["default"]))
     }
 
     /// The sparse-index line for this version, with Cargo's translations: `version_req` becomes
@@ -219,6 +277,50 @@ mod tests {
         assert_eq!(line["v"], 2);
         assert_eq!(line["rust_version"], "1.80");
         assert_eq!(line["cksum"], "abc");
+    }
+
+    #[test]
+    fn default_features_expand_as_cargo_reports_them() {
+        let meta: NewCrate = serde_json::from_str(
+            r#"{"name":"demo","vers":"1.0.0","deps":[],
+            "features":{"default":["std"],"std":["alloc","serde?/std"],"alloc":[],"derive":["serde_derive"],"json":["dep:serde_json"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            meta.default_features(),
+            FeatureSet::of(["alloc", "default", "std"])
+        );
+        assert_eq!(
+            meta.activated(&FeatureSet::of(["derive"])),
+            FeatureSet::of(["derive", "serde_derive"])
+        );
+        let plain: NewCrate =
+            serde_json::from_str(r#"{"name":"demo","vers":"1.0.0","deps":[],"features":{}}"#)
+                .unwrap();
+        assert!(plain.default_features().is_empty());
+    }
+
+    #[test]
+    fn unknown_features_are_those_cargo_would_refuse() {
+        let dep = |name: &str| NewDependency {
+            name: name.into(),
+            version_req: "1".into(),
+            features: vec![],
+            optional: true,
+            default_features: true,
+            target: None,
+            kind: DependencyKind::Normal,
+            registry: None,
+            explicit_name_in_toml: None,
+        };
+        let mut meta: NewCrate = serde_json::from_str(
+            r#"{"name":"demo","vers":"1.0.0","deps":[],"features":{"std":[],"json":["dep:serde_json"]}}"#,
+        )
+        .unwrap();
+        meta.deps = vec![dep("serde_json"), dep("indexmap")];
+        let requested = FeatureSet::of(["default", "std", "indexmap", "serde_json", "simd"]);
+        // `serde_json` has no implicit feature (`dep:` names it); `indexmap` has one.
+        assert_eq!(meta.unknown_features(&requested), ["serde_json", "simd"]);
     }
 
     #[test]

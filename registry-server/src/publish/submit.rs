@@ -14,18 +14,16 @@ use super::metadata::NewCrate;
 use crate::app::App;
 use crate::db::now_ms;
 use crate::model::versions::{self, NewVersion};
-use crate::model::{ModelError, ModelResult, crates};
+use crate::model::{ModelError, ModelResult, closures, crates};
 use crate::tokens::Authenticated;
 
 /// Checks a version (metadata, `.crate`, name, ownership, uniqueness), stores its `.crate`, and
-/// records it as `submitted` with an audit job queued. `origin` names the upstream registry of
-/// an import. Returns `NAME@VERSION`.
+/// records it as `submitted` with an audit job queued. Returns `NAME@VERSION`.
 pub async fn submit(
     app: &App,
     auth: &Authenticated,
     meta: NewCrate,
     tarball: Bytes,
-    origin: Option<&str>,
 ) -> ModelResult<String> {
     let version = meta
         .validate()
@@ -68,17 +66,29 @@ pub async fn submit(
         }
     };
     let index_line = meta.index_line(&checksum.hex(), &rfc3339(now_ms()));
+    let features = meta.default_features();
+    // The version is its own closure: its workers resolve it through an index that serves the
+    // approved crates and this version.
+    let closure = closures::create(
+        &mut w.tx,
+        &crate::tokens::generate_secret(),
+        &subject,
+        auth.user_id,
+    )
+    .await?;
     let new = NewVersion {
         crate_id,
         version: &version,
         checksum,
         index_line: &index_line,
         metadata: &meta,
-        origin,
+        origin: None,
+        features: &features,
+        closure: (closure.id, &closure.token),
     };
     versions::insert(&mut w.tx, &new, auth, app.config.job_attempts).await?;
     w.commit().await?;
-    tracing::info!(%subject, user = %auth.login, origin, "version submitted for review");
+    tracing::info!(%subject, user = %auth.login, "version submitted for review");
     Ok(subject)
 }
 

@@ -103,7 +103,7 @@ impl Tile {
 /// Iteration counts as JSON: `{"width", "height", "max_iter", "rows": [[...], ...]}`, streamed
 /// row by row.
 pub fn tile(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
-    let tile = Tile::from_request(&input.json()?)?;
+    let tile = Tile::from_request(&input.json_value()?)?;
     out.write_fmt(format_args!(
         "{{\"width\":{},\"height\":{},\"max_iter\":{},\"rows\":[",
         tile.width, tile.height, tile.max_iter
@@ -127,7 +127,7 @@ pub fn tile(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
 /// The tile as text, darker characters for points that take longer to escape.
 pub fn ascii(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
     const SHADES: &[u8] = b" .:-=+*#%@";
-    let tile = Tile::from_request(&input.json()?)?;
+    let tile = Tile::from_request(&input.json_value()?)?;
     let mut line = String::with_capacity(tile.width + 1);
     for y in 0..tile.height {
         line.clear();

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use kiln_kernel::json::Value;
 use kiln_kernel::{Error, Input, Output};
+use serde::{Deserialize, Serialize};
 
 kiln_kernel::kernel! {
     entry top(input: "application/json", output: "application/json",
@@ -18,43 +18,60 @@ kiln_kernel::kernel! {
     entry counts(input: "text/plain", output: "text/tab-separated-values") => counts;
 }
 
+/// What `top` is asked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    text: String,
+    #[serde(default = "ten")]
+    limit: usize,
+    #[serde(default = "one")]
+    min_length: usize,
+    #[serde(default)]
+    stopwords: Vec<String>,
+}
+
+fn ten() -> usize {
+    10
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What `top` answers.
+#[derive(Debug, Serialize)]
+struct Answer {
+    total_words: usize,
+    top: Vec<Counted>,
+}
+
+#[derive(Debug, Serialize)]
+struct Counted {
+    word: String,
+    count: usize,
+}
+
 /// The most frequent words, as JSON.
 pub fn top(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
-    let request = input.json()?;
-    let text = request
-        .get("text")
-        .and_then(Value::as_str)
-        .ok_or("`text` (a string) is required")?;
-    let limit = optional_count(&request, "limit", 10)?;
-    let min_length = optional_count(&request, "min_length", 1)?;
-    let stopwords: Vec<String> = match request.get("stopwords") {
-        None => Vec::new(),
-        Some(list) => list
-            .as_array()
-            .ok_or("`stopwords` must be an array of strings")?
-            .iter()
-            .map(|w| {
-                w.as_str()
-                    .map(str::to_lowercase)
-                    .ok_or("`stopwords` must be an array of strings")
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let ranked = rank(text);
-    let total: usize = ranked.iter().map(|(_, n)| n).sum();
-    let words = ranked
+    let request: Request = input.json()?;
+    for (key, value) in [("limit", request.limit), ("min_length", request.min_length)] {
+        if value < 1 {
+            return Err(Error::new(format!(
+                "`{key}` must be a whole number of at least 1"
+            )));
+        }
+    }
+    let stopwords: Vec<String> = request.stopwords.iter().map(|w| w.to_lowercase()).collect();
+    let ranked = rank(&request.text);
+    let total_words: usize = ranked.iter().map(|(_, n)| n).sum();
+    let top = ranked
         .into_iter()
-        .filter(|(word, _)| word.chars().count() >= min_length && !stopwords.contains(word))
-        .take(limit)
-        .map(|(word, count)| {
-            Value::object([("word", Value::from(word)), ("count", Value::from(count))])
-        })
+        .filter(|(word, _)| word.chars().count() >= request.min_length && !stopwords.contains(word))
+        .take(request.limit)
+        .map(|(word, count)| Counted { word, count })
         .collect();
-    let answer = Value::object([
-        ("total_words", Value::from(total)),
-        ("top", Value::Array(words)),
-    ]);
-    out.write_str(&answer.to_string())
+    out.json(&Answer { total_words, top })
 }
 
 /// Every word and its count, one `word<TAB>count` line each, most frequent first.
@@ -63,17 +80,6 @@ pub fn counts(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
         out.write_fmt(format_args!("{word}\t{count}\n"))?;
     }
     Ok(())
-}
-
-fn optional_count(request: &Value, key: &str, default: usize) -> Result<usize, Error> {
-    match request.get(key) {
-        None => Ok(default),
-        Some(value) => value
-            .as_u64()
-            .filter(|n| *n >= 1)
-            .map(|n| n as usize)
-            .ok_or_else(|| Error::new(format!("`{key}` must be a whole number of at least 1"))),
-    }
 }
 
 /// Words with their counts, most frequent first, ties in alphabetical order.
@@ -94,25 +100,21 @@ fn rank(text: &str) -> Vec<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_kernel::{json, testing};
+    use kiln_kernel::testing;
 
     const TEXT: &str = "The cat sat. The cat ran! A dog's bone; the END.";
 
     #[test]
     fn top_ranks_words_and_honours_options() {
-        let request = Value::object([
-            ("text", Value::from(TEXT)),
-            ("limit", Value::from(2u64)),
-            ("stopwords", Value::from(vec!["the"])),
-        ]);
+        let request = serde_json::json!({"text": TEXT, "limit": 2, "stopwords": ["the"]});
         let out = testing::run_text(top, &request.to_string()).unwrap();
-        let answer = json::parse(&out).unwrap();
-        assert_eq!(answer.get("total_words").unwrap().as_u64(), Some(11));
-        let words = answer.get("top").unwrap().as_array().unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(answer["total_words"], 11);
+        let words = answer["top"].as_array().unwrap();
         assert_eq!(words.len(), 2);
-        assert_eq!(words[0].get("word").unwrap().as_str(), Some("cat"));
-        assert_eq!(words[0].get("count").unwrap().as_u64(), Some(2));
-        assert_eq!(words[1].get("word").unwrap().as_str(), Some("a"));
+        assert_eq!(words[0]["word"], "cat");
+        assert_eq!(words[0]["count"], 2);
+        assert_eq!(words[1]["word"], "a");
     }
 
     #[test]
@@ -135,16 +137,15 @@ mod tests {
     #[test]
     fn bad_requests_say_what_is_wrong() {
         let err = testing::run_text(top, "{}").unwrap_err();
-        assert_eq!(err.message(), "`text` (a string) is required");
+        assert!(err.message().contains("missing field `text`"), "{err}");
         let err = testing::run_text(top, r#"{"text":"a","limit":0}"#).unwrap_err();
         assert_eq!(
             err.message(),
             "`limit` must be a whole number of at least 1"
         );
+        let err = testing::run_text(top, r#"{"text":"a","limit":-1}"#).unwrap_err();
+        assert!(err.message().contains("invalid value"), "{err}");
         let err = testing::run_text(top, "{").unwrap_err();
-        assert!(
-            err.message().starts_with("input is not valid JSON"),
-            "{err}"
-        );
+        assert!(err.message().starts_with("input does not match"), "{err}");
     }
 }

@@ -7,34 +7,28 @@
 //! approval signs nothing; the statement's blob is written before the row that names it, and
 //! the transaction commits last.
 
+use std::collections::BTreeMap;
+
 use kiln_policy::intoto::ResourceDescriptor;
 use kiln_policy::{Digest, Statement, StatementKind, sign_statement};
 use kiln_wire::ArtifactKind;
+use kiln_wire::VersionState;
 use kiln_wire::review::{Approval, Decided, Rejection};
-use kiln_wire::submissions::DependencyStatus;
 use kiln_wire::worker::ArtifactRecord;
-use kiln_wire::{DependencyKind, VersionState};
 
 use crate::app::App;
 use crate::db::now_ms;
 use crate::model::versions::VersionRow;
 use crate::model::{ModelError, ModelResult, artifacts, versions};
 use crate::publish::submit::rfc3339;
-use crate::submissions::dependency_status;
 use crate::tokens::Authenticated;
 
-/// The dependencies of `version` a dependent's build needs that have no approved version here.
-async fn unmet_dependencies(app: &App, version: &VersionRow) -> ModelResult<Vec<DependencyStatus>> {
-    let meta = versions::metadata(&app.db, version.id).await?;
-    Ok(dependency_status(app, &meta)
-        .await?
-        .into_iter()
-        .filter(|d| d.kind != DependencyKind::Dev && d.approved.is_none())
-        .collect())
-}
+pub mod closure;
+mod rule;
 
-/// Approves built `name@version`: it enters the index. Every dependency from this registry must
-/// have an approved version first.
+/// Approves built `name@version`: it enters the index, for the features its round covers.
+/// Every package its audit resolved must be approved here for the features the resolution
+/// turns on in it.
 pub async fn approve(
     app: &App,
     name: &str,
@@ -44,20 +38,12 @@ pub async fn approve(
 ) -> ModelResult<Decided> {
     let row = versions::find(&app.db, name, version).await?;
     let subject = row.subject();
-    let unmet = unmet_dependencies(app, &row).await?;
-    if !unmet.is_empty() {
-        let unmet: Vec<String> = unmet
-            .into_iter()
-            .map(|d| match d.registry {
-                Some(registry) => {
-                    format!("{} {} (from another registry, {registry})", d.name, d.req)
-                }
-                None => format!("{} {}", d.name, d.req),
-            })
-            .collect();
+    let uncovered = rule::uncovered(app, &row, &BTreeMap::new()).await?;
+    if !uncovered.is_empty() {
         return Err(ModelError::Conflict(format!(
-            "cannot approve {subject}: approve its dependencies first; no approved versions of {}",
-            unmet.join(", ")
+            "cannot approve {subject}: its resolution needs what is not approved here yet: {}; \
+             approve those first, or the whole closure (kiln review approve {subject} --closure)",
+            uncovered.join("; ")
         )));
     }
     let criteria = approval.criteria.as_deref();
@@ -103,7 +89,8 @@ pub async fn reject(
 }
 
 /// Signs a review statement for `version` with the server's reviewer key and stores it as a
-/// blob: its subjects are the `.crate` and every built module; returns its digest and size.
+/// blob: its subjects are the `.crate` and every built module, its predicate names the features
+/// approved; returns its digest and size.
 async fn review_statement(
     app: &App,
     version: &VersionRow,
@@ -125,6 +112,7 @@ async fn review_statement(
             "decision": "approved",
             "crate": name,
             "version": version.version,
+            "features": version.features,
             "reviewer": reviewer,
             "criteria": criteria.unwrap_or("safe-to-run"),
             "approved_at": rfc3339(now_ms()),

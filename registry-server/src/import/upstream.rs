@@ -1,7 +1,5 @@
-//! Audited import from an upstream registry (crates.io's sparse index by default): the `.crate`
-//! is downloaded, checked against the checksum in the upstream index line, and submitted to the
-//! same quarantine as a publish, with its origin recorded. The bytes, and so the checksum, stay
-//! identical, so that source replacement of the upstream by kiln works.
+//! An upstream registry's sparse index (crates.io's by default): a version's index line, and its
+//! `.crate` checked against the checksum the line gives.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +9,7 @@ use kiln_policy::Digest;
 use kiln_wire::DependencyKind;
 use serde::Deserialize;
 
+use super::ImportError;
 use crate::names;
 use crate::publish::{NewCrate, NewDependency};
 
@@ -20,55 +19,20 @@ pub const CRATES_IO_INDEX: &str = "sparse+https://index.crates.io/";
 /// The largest index file read from upstream.
 const MAX_INDEX_FILE: usize = 16 * 1024 * 1024;
 
-/// Why an import failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The upstream could not be reached or answered an error.
-    #[error("upstream {url}: {message}")]
-    Upstream {
-        /// What was fetched.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The upstream has no such crate or version.
-    #[error("the upstream index has no {0}")]
-    NotFound(String),
-    /// The downloaded bytes do not have the checksum the upstream index gives.
-    #[error(
-        "the .crate downloaded from {url} has checksum {actual}, but the upstream index says {expected}"
-    )]
-    ChecksumMismatch {
-        /// Where it came from.
-        url: String,
-        /// The index's checksum.
-        expected: String,
-        /// The download's.
-        actual: String,
-    },
-    /// The upstream's index line is malformed.
-    #[error("the upstream index line for {0} is malformed: {1}")]
-    BadLine(String, String),
-}
-
-/// What an import fetched.
-#[derive(Debug)]
-pub struct Fetched {
-    /// Publish-style metadata rebuilt from the upstream index line.
-    pub metadata: NewCrate,
-    /// The `.crate`, byte for byte.
-    pub tarball: Bytes,
-    /// The upstream index URL, recorded as the origin.
-    pub origin: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct IndexLine {
-    name: String,
-    vers: String,
+/// A version's line in a sparse index.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexLine {
+    /// The crate.
+    pub name: String,
+    /// The version.
+    pub vers: String,
     #[serde(default)]
     deps: Vec<IndexDep>,
-    cksum: String,
+    /// The `.crate`'s SHA-256, in hex.
+    pub cksum: String,
+    /// Whether the version is yanked upstream.
+    #[serde(default)]
+    pub yanked: bool,
     #[serde(default)]
     features: BTreeMap<String, Vec<String>>,
     #[serde(default)]
@@ -79,7 +43,7 @@ struct IndexLine {
     rust_version: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct IndexDep {
     name: String,
     req: String,
@@ -106,7 +70,7 @@ fn yes() -> bool {
 impl IndexLine {
     /// The line as publish metadata. Dependencies from the upstream's own registry stay
     /// registry-less: in kiln they must be imported (and approved) too.
-    fn into_metadata(self) -> NewCrate {
+    pub fn into_metadata(self) -> NewCrate {
         let mut features = self.features;
         features.extend(self.features2);
         NewCrate {
@@ -199,68 +163,82 @@ async fn get_capped(
     Ok(Some(Bytes::from(body)))
 }
 
-/// Fetches `name@version` from the sparse index at `index_url` and checks its checksum.
-pub async fn fetch(
-    http: &reqwest::Client,
-    index_url: &str,
-    name: &str,
-    version: &str,
-    max_crate_bytes: usize,
-) -> Result<Fetched, ImportError> {
-    let base = format!(
-        "{}/",
-        index_url
-            .strip_prefix("sparse+")
-            .unwrap_or(index_url)
-            .trim_end_matches('/')
-    );
-    let subject = format!("{name}@{version}");
-    let config_url = format!("{base}config.json");
-    let config = get_capped(http, &config_url, 64 * 1024)
-        .await?
-        .ok_or_else(|| ImportError::Upstream {
-            url: config_url.clone(),
-            message: "has no config.json".into(),
+/// An upstream sparse index.
+#[derive(Debug, Clone)]
+pub struct Upstream<'a> {
+    http: &'a reqwest::Client,
+    base: String,
+}
+
+impl<'a> Upstream<'a> {
+    /// The sparse index at `index_url`, reached with `http`.
+    pub fn new(http: &'a reqwest::Client, index_url: &str) -> Self {
+        let base = format!(
+            "{}/",
+            index_url
+                .strip_prefix("sparse+")
+                .unwrap_or(index_url)
+                .trim_end_matches('/')
+        );
+        Self { http, base }
+    }
+
+    /// The line of `name@version`.
+    pub async fn line(&self, name: &str, version: &str) -> Result<IndexLine, ImportError> {
+        let url = format!("{}{}", self.base, names::index_path(name));
+        let file = get_capped(self.http, &url, MAX_INDEX_FILE)
+            .await?
+            .ok_or_else(|| ImportError::NotFound(format!("crate `{name}`")))?;
+        String::from_utf8_lossy(&file)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str::<IndexLine>)
+            .filter_map(Result::ok)
+            .find(|l| l.vers == version && l.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| ImportError::NotFound(format!("{name}@{version}")))
+    }
+
+    /// Downloads the `.crate` `line` names and checks it against the line's checksum.
+    pub async fn download(&self, line: &IndexLine, cap: usize) -> Result<Bytes, ImportError> {
+        let config_url = format!("{}config.json", self.base);
+        let config = get_capped(self.http, &config_url, 64 * 1024)
+            .await?
+            .ok_or_else(|| ImportError::Upstream {
+                url: config_url.clone(),
+                message: "has no config.json".into(),
+            })?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&config).map_err(|err| ImportError::Upstream {
+                url: config_url.clone(),
+                message: format!("config.json is not JSON: {err}"),
+            })?;
+        let dl = config["dl"].as_str().ok_or_else(|| ImportError::Upstream {
+            url: config_url,
+            message: "config.json has no `dl`".into(),
         })?;
-    let config: serde_json::Value =
-        serde_json::from_slice(&config).map_err(|err| ImportError::Upstream {
-            url: config_url.clone(),
-            message: format!("config.json is not JSON: {err}"),
+        let url = download_url(dl, &line.name, &line.vers, &line.cksum);
+        let tarball = get_capped(self.http, &url, cap).await?.ok_or_else(|| {
+            ImportError::NotFound(format!("the download of {}@{}", line.name, line.vers))
         })?;
-    let dl = config["dl"].as_str().ok_or_else(|| ImportError::Upstream {
-        url: config_url,
-        message: "config.json has no `dl`".into(),
-    })?;
-    let index_file_url = format!("{base}{}", names::index_path(name));
-    let file = get_capped(http, &index_file_url, MAX_INDEX_FILE)
-        .await?
-        .ok_or_else(|| ImportError::NotFound(format!("crate `{name}`")))?;
-    let line = String::from_utf8_lossy(&file)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str::<IndexLine>)
-        .filter_map(Result::ok)
-        .find(|l| l.vers == version && l.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| ImportError::NotFound(subject.clone()))?;
+        check_checksum(line, &tarball)?;
+        Ok(tarball)
+    }
+}
+
+/// Refuses `tarball` unless it has the checksum `line` gives.
+pub fn check_checksum(line: &IndexLine, tarball: &[u8]) -> Result<(), ImportError> {
+    let subject = format!("{}@{}", line.name, line.vers);
     let expected = Digest::from_hex(&line.cksum)
         .map_err(|err| ImportError::BadLine(subject.clone(), err.to_string()))?;
-    let url = download_url(dl, &line.name, &line.vers, &line.cksum);
-    let tarball = get_capped(http, &url, max_crate_bytes)
-        .await?
-        .ok_or_else(|| ImportError::NotFound(format!("download of {subject}")))?;
-    let actual = Digest::of(&tarball);
+    let actual = Digest::of(tarball);
     if actual != expected {
         return Err(ImportError::ChecksumMismatch {
-            url,
+            subject,
             expected: expected.hex(),
             actual: actual.hex(),
         });
     }
-    Ok(Fetched {
-        metadata: line.into_metadata(),
-        tarball,
-        origin: index_url.to_owned(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

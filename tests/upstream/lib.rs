@@ -1,0 +1,1 @@
+// The upstream fixture has no code: only its dependencies matter.
