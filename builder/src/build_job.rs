@@ -17,6 +17,7 @@ use crate::build::{self, BuildError, Settings, Toolchain};
 use crate::cache::Cache;
 use crate::client::{Client, Job};
 use crate::sandbox::{Isolation, Limits};
+use crate::target_cache::TargetCache;
 use crate::worker::JobError;
 
 /// What a build worker needs besides its connection.
@@ -34,6 +35,8 @@ pub struct BuildSettings {
     pub toolchain: Toolchain,
     /// Earlier results by their inputs.
     pub cache: Cache,
+    /// Compiled dependencies of earlier library builds.
+    pub targets: TargetCache,
 }
 
 impl BuildSettings {
@@ -65,6 +68,7 @@ impl BuildSettings {
             isolation,
             limits: Limits::default(),
             toolchain,
+            targets: TargetCache::new(cache_dir.join("targets")),
             cache: Cache::new(cache_dir),
         })
     }
@@ -150,6 +154,23 @@ async fn build_job(
                 .map_err(job_error)?;
         }
         prepared.vendor_registry(&index).map_err(job_error)?;
+        let context = format!(
+            "{}\n{}\n{}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            settings.toolchain.rustc,
+            settings.toolchain.cargo,
+            settings.isolation.as_str()
+        );
+        match settings
+            .targets
+            .seed(&prepared.lockfile, &context, &prepared.target_dir())
+        {
+            Ok(0) => {}
+            Ok(covered) => tracing::info!(covered, "starting from compiled dependencies"),
+            Err(err) => {
+                tracing::warn!(error = %err, "seeding the build from compiled dependencies")
+            }
+        }
         let build_settings = Settings {
             toolchain: &settings.toolchain,
             isolation: settings.isolation,
@@ -161,6 +182,13 @@ async fn build_job(
             // A library kernels depend on: it must compile for the kernel target, as a dependent
             // that turns its curated features on builds it; it has no module of its own.
             let log = build::compile(&prepared, &build_settings).map_err(job_error)?;
+            if let Err(err) =
+                settings
+                    .targets
+                    .save(&prepared.lockfile, &context, &prepared.target_dir())
+            {
+                tracing::warn!(error = %err, "keeping the compiled dependencies");
+            }
             return Ok(Outcome::Library(log));
         }
         let artifacts = build::build(&prepared, &build_settings).map_err(job_error)?;

@@ -3,11 +3,12 @@
 //!
 //! - [`client`]: the worker API (claim, heartbeat, blobs, complete, fail).
 //! - [`audit`]: the audit job: `cargo metadata` against the registry's own index, every check of
-//!   the policy, a signed audit statement.
-//!
+//!   the policy, a signed audit statement; a library as a [`dependent`] sees it, resolved
+//!   through the [`curated`] index.
 //! - [`build`]: hermetic builds: vendored sources, `cargo build --offline --locked` to
 //!   `wasm32-wasip1` in the [`sandbox`], the wasm checks, AOT precompilation and signed SLSA
-//!   provenance; [`build_job`] runs it for the queue.
+//!   provenance; [`build_job`] runs it for the queue, [`cache`] serves a build seen before and
+//!   [`target_cache`] reuses compiled dependencies.
 //! - [`sandbox`]: bubblewrap with fixed paths, a cleared environment and resource limits;
 //!   [`pids`] caps a build's processes.
 //! - [`worker`]: the claim, heartbeat and report loop both jobs share.
@@ -21,4 +22,5 @@ pub mod curated;
 pub mod dependent;
 pub mod pids;
 pub mod sandbox;
+pub mod target_cache;
 pub mod worker;

@@ -398,7 +398,7 @@ fn hand_made_sources_are_denied_unfetched_and_an_unapproved_dependency_waits_for
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
-        waiting.contains("needs wait-base ^1.0.0 approved first"),
+        waiting.contains("needs `wait-base` approved first"),
         "{waiting}"
     );
     let (status, body) = server.approve(&reviewer, "wait-base", "1.0.0");

@@ -31,13 +31,14 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     assert_eq!(sdk["reports"]["build"]["target"], "wasm32-wasip1", "{sdk}");
     assert!(sdk["reports"]["build"]["kernel"].is_null(), "{sdk}");
 
-    // The example kernel depends on it through the registry.
+    // The example kernel without dependencies of its own depends on it through the registry
+    // (the kernels on crates.io crates go through closures: tests/e2e/closure.rs).
     let out = world.publish(
-        &workspace_root().join("examples/kernels/csv-stats"),
+        &workspace_root().join("examples/kernels/mandelbrot"),
         Some(&author),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let kernel = server.settled("kernel-csv-stats", "0.1.0");
+    let kernel = server.settled("kernel-mandelbrot", "0.1.0");
     assert_eq!(kernel["state"], "built", "{kernel}");
     let build = &kernel["reports"]["build"];
     assert_eq!(build["isolation"], "bubblewrap", "{build}");
@@ -54,7 +55,7 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
         (wasm_digest, Some(cwasm_digest))
     );
     assert!(
-        manifest.entries.iter().any(|e| e.name == "describe"),
+        manifest.entries.iter().any(|e| e.name == "tile"),
         "{manifest:?}"
     );
 
@@ -118,16 +119,16 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     assert!(byproducts.contains(&Some(log_digest)), "{byproducts:?}");
     assert_eq!(
         predicate.build_definition.external_parameters["crate"],
-        "kernel-csv-stats"
+        "kernel-mandelbrot"
     );
 
     // Anyone with the trust file can rebuild the approved version and compare.
-    let (status, body) = server.approve(&reviewer, "kernel-csv-stats", "0.1.0");
+    let (status, body) = server.approve(&reviewer, "kernel-mandelbrot", "0.1.0");
     assert_eq!(status, 200, "{body}");
     let out = std::process::Command::new(kiln_binary())
         .args([
             "build",
-            "kernel-csv-stats@0.1.0",
+            "kernel-mandelbrot@0.1.0",
             "--verify",
             "--registry",
             &server.url,
@@ -150,10 +151,10 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     let notebook = |grants: serde_json::Value| {
         serde_json::json!({
             "kiln_notebook": 1,
-            "kernels": {"csv": {"crate": "kernel-csv-stats", "version": "0.1.0",
+            "kernels": {"set": {"crate": "kernel-mandelbrot", "version": "0.1.0",
                                 "wasm": wasm_digest.to_string(), "cwasm": cwasm_digest.to_string()}},
-            "cells": [{"type": "kernel", "id": "stats", "kernel": "csv", "entry": "describe",
-                       "input": {"text": "a,b\n1,2\n3,4\n"}, "grants": grants}]
+            "cells": [{"type": "kernel", "id": "tile", "kernel": "set", "entry": "ascii",
+                       "input": {"json": {"width": 8, "height": 4}}, "grants": grants}]
         })
     };
     let scratch = tempfile::tempdir().unwrap();
@@ -201,7 +202,7 @@ fn a_kernel_builds_through_the_queue_into_signed_artifacts() {
     let (status, body) = server.post_json(
         "/api/kiln/v1/revocations",
         Some(&server.admin_token),
-        &serde_json::json!({"target": "kernel-csv-stats@0.1.0", "reason": "incident 42"}),
+        &serde_json::json!({"target": "kernel-mandelbrot@0.1.0", "reason": "incident 42"}),
     );
     assert_eq!(status, 200, "{body}");
     let out = run("granted.json", &granted);

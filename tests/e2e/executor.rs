@@ -230,6 +230,9 @@ impl Drop for Executor {
     }
 }
 
+/// What the first cell of the chained notebook echoes, for the Mandelbrot kernel to read.
+const REQUEST: &str = r#"{"width":3,"height":2,"max_iter":10}"#;
+
 #[test]
 fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let fixtures = tempfile::tempdir().unwrap();
@@ -243,7 +246,7 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let world = CargoWorld::new(&server);
     world.publish_sdk(&server, &author, &reviewer);
     for (dir, name) in [
-        ("examples/kernels/csv-stats", "kernel-csv-stats"),
+        ("examples/kernels/mandelbrot", "kernel-mandelbrot"),
         ("tests/kernels/hostile", "kernel-hostile"),
     ] {
         let out = world.publish(&workspace_root().join(dir), Some(&author));
@@ -253,21 +256,21 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         let (status, body) = server.approve(&reviewer, name, "0.1.0");
         assert_eq!(status, 200, "{body}");
     }
-    let (csv_wasm, csv_cwasm) = pins(&server, "kernel-csv-stats");
+    let (set_wasm, set_cwasm) = pins(&server, "kernel-mandelbrot");
     let (bad_wasm, bad_cwasm) = pins(&server, "kernel-hostile");
     let kernels = json!({
-        "csv": {"crate": "kernel-csv-stats", "version": "0.1.0", "wasm": csv_wasm.to_string(), "cwasm": csv_cwasm.to_string()},
+        "set": {"crate": "kernel-mandelbrot", "version": "0.1.0", "wasm": set_wasm.to_string(), "cwasm": set_cwasm.to_string()},
         "bad": {"crate": "kernel-hostile", "version": "0.1.0", "wasm": bad_wasm.to_string(), "cwasm": bad_cwasm.to_string()},
     });
     let api = Api::new(&server.url);
 
-    // Chained cells: the hostile kernel's well-behaved `echo` feeds the CSV kernel.
+    // Chained cells: the hostile kernel's well-behaved `echo` feeds the Mandelbrot kernel.
     let chained = notebook(
         &kernels,
         json!([
             {"type": "markdown", "source": "# Two cells"},
-            cell("raw", "bad", "echo", json!({"text": "a,b\n1,2\n3,4\n"})),
-            cell("stats", "csv", "describe", json!({"from": "raw"})),
+            cell("raw", "bad", "echo", json!({"text": REQUEST})),
+            cell("tile", "set", "tile", json!({"from": "raw"})),
         ]),
     );
 
@@ -291,10 +294,10 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let (status, run) = api.run(&runner, &chained);
     assert_eq!(status, 200, "{run}");
     let id = run["id"].as_str().unwrap().to_owned();
-    assert_eq!(run["outputs"]["raw"]["text"], "a,b\n1,2\n3,4\n", "{run}");
-    let stats: Value =
-        serde_json::from_str(run["outputs"]["stats"]["text"].as_str().unwrap()).unwrap();
-    assert_eq!(stats["rows"], 2, "{stats}");
+    assert_eq!(run["outputs"]["raw"]["text"], REQUEST, "{run}");
+    let tile: Value =
+        serde_json::from_str(run["outputs"]["tile"]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(tile["rows"].as_array().unwrap().len(), 2, "{tile}");
     for cell in run["record"]["cells"].as_array().unwrap() {
         assert_eq!(cell["status"], "ok", "{cell}");
         assert!(cell["metrics"]["fuel"].as_u64().unwrap() > 0, "{cell}");
@@ -349,7 +352,7 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         ],
         "{events:?}"
     );
-    assert_eq!(events[2]["text"], "a,b\n1,2\n3,4\n");
+    assert_eq!(events[2]["text"], REQUEST);
 
     // Hostile kernels: each ends in its named error, and the cells after it still run.
     let limited = |id: &str, entry: &str, limits: Value| {
@@ -447,12 +450,17 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     assert_eq!(blocked_codes(&answer), ["limit-exceeded"], "{answer}");
 
     let mut mispinned = kernels.clone();
-    mispinned["csv"]["wasm"] = json!(bad_wasm.to_string());
+    mispinned["set"]["wasm"] = json!(bad_wasm.to_string());
     let (status, answer) = api.run(
         &runner,
         &notebook(
             &mispinned,
-            json!([cell("stats", "csv", "describe", json!({"text": "a\n1\n"}))]),
+            json!([cell(
+                "tile",
+                "set",
+                "tile",
+                json!({"json": {"width": 2, "height": 1}})
+            )]),
         ),
     );
     assert_eq!(status, 422, "{answer}");
@@ -634,7 +642,7 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(table.lines().next().unwrap().starts_with("CELL"), "{table}");
     assert!(
-        table.contains("stats") && table.contains("{\"rows\":2"),
+        table.contains("tile") && table.contains("{\"width\":3,\"height\":2"),
         "{table}"
     );
     let run_id = table
@@ -706,21 +714,26 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("event log verified"));
     // …and keeps serving notebooks that do not use it.
-    let csv_only = notebook(
-        &json!({"csv": kernels["csv"].clone()}),
-        json!([cell("stats", "csv", "describe", json!({"text": "a\n1\n"}))]),
+    let set_only = notebook(
+        &json!({"set": kernels["set"].clone()}),
+        json!([cell(
+            "tile",
+            "set",
+            "tile",
+            json!({"json": {"width": 2, "height": 1}})
+        )]),
     );
-    let (status, run) = api.run(&runner, &csv_only);
+    let (status, run) = api.run(&runner, &set_only);
     assert_eq!(status, 200, "{run}");
 
     // The registry goes away: the separate executor's revocation list ages past what its
     // policy accepts (2 s) and preflight refuses every cell.
-    let (status, report) = remote.preflight(&runner, &csv_only);
+    let (status, report) = remote.preflight(&runner, &set_only);
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["allow"], true, "{report}");
     server.stop();
     std::thread::sleep(Duration::from_secs(3));
-    let (status, report) = remote.preflight(&runner, &csv_only);
+    let (status, report) = remote.preflight(&runner, &set_only);
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["allow"], false, "{report}");
     assert!(

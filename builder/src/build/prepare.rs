@@ -48,6 +48,11 @@ impl Prepared {
         is_kernel(&self.src().join(&self.crate_rel))
     }
 
+    /// Cargo's target directory for the build (`/kiln/target` in the sandbox).
+    pub fn target_dir(&self) -> PathBuf {
+        self.work.path().join("target")
+    }
+
     pub(super) fn src(&self) -> PathBuf {
         self.work.path().join("src")
     }
@@ -487,6 +492,8 @@ fn vendor(
             one_line(&String::from_utf8_lossy(&output.stderr))
         )));
     }
+    crate::target_cache::settle_mtimes(&vendor_dir)
+        .map_err(builder_error("settling the vendored sources"))?;
     let config = String::from_utf8_lossy(&output.stdout)
         .replace(&vendor_dir.display().to_string(), paths::VENDOR);
     let mut text = config.clone();

@@ -190,6 +190,7 @@ fn members(
         .as_ref()
         .ok_or_else(|| ImportError::Internal("cargo metadata resolved nothing".into()))?;
     let mut out = Vec::new();
+    let mut ids = Vec::new();
     for node in &resolve.nodes {
         let package = &metadata[&node.id];
         if package.name.as_str() == "kiln-import" {
@@ -235,9 +236,52 @@ fn members(
             features: FeatureSet::of(node.features.iter().map(|f| f.to_string())),
             crate_file,
         });
+        ids.push(node.id.clone());
     }
-    out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-    Ok(out)
+    Ok(dependencies_first(out, &ids, resolve))
+}
+
+/// `members` (with their package ids `ids`) ordered so that each comes after every member it
+/// depends on, ties by name: audit and build jobs are queued in this order, so that a build
+/// finds what it depends on compiled already.
+fn dependencies_first(
+    members: Vec<Member>,
+    ids: &[cargo_metadata::PackageId],
+    resolve: &cargo_metadata::Resolve,
+) -> Vec<Member> {
+    let deps: BTreeMap<&cargo_metadata::PackageId, Vec<&cargo_metadata::PackageId>> = resolve
+        .nodes
+        .iter()
+        .map(|n| (&n.id, n.deps.iter().map(|d| &d.pkg).collect()))
+        .collect();
+    let mut placed: Vec<bool> = vec![false; members.len()];
+    let mut order = Vec::with_capacity(members.len());
+    while order.len() < members.len() {
+        let ready = (0..members.len())
+            .filter(|&i| !placed[i])
+            .filter(|&i| {
+                deps.get(&ids[i]).into_iter().flatten().all(|dep| {
+                    ids.iter()
+                        .position(|id| id == *dep)
+                        .is_none_or(|j| placed[j])
+                })
+            })
+            .min_by(|&a, &b| {
+                (&members[a].name, &members[a].version)
+                    .cmp(&(&members[b].name, &members[b].version))
+            })
+            // A cycle (through dev-dependencies, which the lockfile may hold): break it by name.
+            .or_else(|| {
+                (0..members.len())
+                    .filter(|&i| !placed[i])
+                    .min_by_key(|&i| &members[i].name)
+            })
+            .expect("a member is left");
+        placed[ready] = true;
+        order.push(ready);
+    }
+    let mut slots: Vec<Option<Member>> = members.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The `.crate` Cargo downloaded for `name@version` in `home`.
