@@ -30,6 +30,9 @@ pub(crate) struct ExecutorTuning {
     /// How often the registry's revocation list is fetched again.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub(crate) revocation_refresh: Duration,
+    /// How long a streaming client may take to read an event before its run is stopped.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub(crate) stream_write_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +80,7 @@ pub(crate) fn start(
         ApiLimits {
             max_notebook_bytes: tuning.max_notebook_bytes,
             max_queued: tuning.executor_queue,
+            write_timeout: tuning.stream_write_timeout,
             ..ApiLimits::default()
         },
     );

@@ -168,7 +168,12 @@ async fn run_here(args: &RunArgs, bytes: Vec<u8>) -> Result<Outcome> {
     let progress = Progress::new(prepared.report.cells.len());
     let seed = args.seed;
     let (stored, result) = tokio::task::block_in_place(|| {
-        executor.execute(&prepared, seed, &mut |event| progress.observe(event))
+        executor.execute(
+            &prepared,
+            seed,
+            &mut |event| progress.observe(event),
+            &kiln_executor::runtime::Cancel::default(),
+        )
     })?;
     progress.finish();
     let outputs = stored

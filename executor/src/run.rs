@@ -10,7 +10,7 @@ use kiln_policy::Digest;
 pub use kiln_wire::runs::{CellError, CellRecord, CellStatus, ReplayedCell, RunRecord};
 
 use crate::notebook::{Notebook, NotebookError};
-use crate::runtime::{Kernel, Metrics, Runtime};
+use crate::runtime::{Cancel, Kernel, Metrics, Runtime};
 
 /// A run's record and its outputs by digest.
 #[derive(Debug, Clone)]
@@ -62,10 +62,12 @@ pub fn run(
         kernels,
         seed,
         &mut |_| {},
+        &Cancel::default(),
     )
 }
 
-/// [`run`], telling `observe` as each cell starts and finishes.
+/// [`run`], telling `observe` as each cell starts and finishes; once `cancel` is set, the cell
+/// running stops and the rest do not start (each ends with the error `cancelled`).
 pub fn run_observed(
     runtime: &Runtime,
     notebook: &Notebook,
@@ -73,6 +75,7 @@ pub fn run_observed(
     kernels: &BTreeMap<String, LoadedKernel>,
     seed: Option<u64>,
     observe: &mut dyn FnMut(CellEvent<'_>),
+    cancel: &Cancel,
 ) -> Result<RunResult, NotebookError> {
     let mut outputs_by_cell: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut outputs = BTreeMap::new();
@@ -106,7 +109,14 @@ pub fn run_observed(
         };
         observe(CellEvent::Started { id: &cell.id });
         record.input = Some(Digest::of(&input));
-        let outcome = runtime.call(&loaded.kernel, &cell.entry, &input, &cell.limits(), seed);
+        let outcome = runtime.call_until(
+            &loaded.kernel,
+            &cell.entry,
+            &input,
+            &cell.limits(),
+            seed,
+            cancel,
+        );
         record.metrics = outcome.metrics;
         match outcome.result {
             Ok(output) => {
@@ -156,6 +166,7 @@ pub fn replay(
     notebook: &Notebook,
     record: &RunRecord,
     kernels: &BTreeMap<String, LoadedKernel>,
+    cancel: &Cancel,
 ) -> Result<Vec<ReplayedCell>, NotebookError> {
     for (name, digest) in &record.kernels {
         if kernels.get(name).map(|k| k.wasm) != Some(*digest) {
@@ -165,12 +176,14 @@ pub fn replay(
             });
         }
     }
-    let again = run(
+    let again = run_observed(
         runtime,
         notebook,
         record.notebook,
         kernels,
         Some(record.seed.unwrap_or(0)),
+        &mut |_| {},
+        cancel,
     )?;
     Ok(record
         .cells

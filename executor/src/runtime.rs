@@ -20,7 +20,7 @@ use kiln_abi as abi;
 use wasmtime::error::Context as _;
 use wasmtime::{
     Caller, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, ModuleExport,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap, format_err,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline, format_err,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -66,6 +66,9 @@ pub enum CallError {
     /// The module is not a kiln kernel, or lacks the entry point.
     #[error("contract: {0}")]
     Contract(String),
+    /// The run was stopped from outside (its client went away).
+    #[error("cancelled: the run was stopped before the cell finished")]
+    Cancelled,
 }
 
 impl CallError {
@@ -80,9 +83,31 @@ impl CallError {
             CallError::Kernel(_) => "kernel-error",
             CallError::Trap(_) => "trap",
             CallError::Contract(_) => "contract",
+            CallError::Cancelled => "cancelled",
         }
     }
 }
+
+/// A run's stop switch, shared by the thread that runs it and whoever may stop it (the request
+/// that asked for it, when its client goes away). A call in progress stops within a few epoch
+/// ticks of [`Cancel::cancel`]; the calls after it do not start.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Stops the run.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the run was stopped.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How many epoch ticks pass between two looks at a call's wall clock and stop switch.
+const CHECK_TICKS: u64 = 10;
 
 /// What a call cost (the run record carries it).
 pub use kiln_wire::runs::CellMetrics as Metrics;
@@ -369,6 +394,26 @@ impl Runtime {
         limits: &Limits,
         deterministic: Option<u64>,
     ) -> CallOutcome {
+        self.call_until(
+            kernel,
+            entry,
+            input,
+            limits,
+            deterministic,
+            &Cancel::default(),
+        )
+    }
+
+    /// [`Runtime::call`], stopped early when `cancel` is set.
+    pub fn call_until(
+        &self,
+        kernel: &Kernel,
+        entry: &str,
+        input: &[u8],
+        limits: &Limits,
+        deterministic: Option<u64>,
+        cancel: &Cancel,
+    ) -> CallOutcome {
         let started = Instant::now();
         let stdio = MemoryOutputPipe::new(MAX_STDIO_BYTES);
         let mut wasi = WasiCtxBuilder::new();
@@ -396,7 +441,7 @@ impl Runtime {
             },
         );
         store.limiter(|state| state);
-        let result = self.run(&mut store, kernel, entry, input, limits);
+        let result = self.run(&mut store, kernel, entry, input, limits, cancel);
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.into_data();
         let result = result.and_then(|status| {
@@ -411,6 +456,7 @@ impl Runtime {
             }
         });
         let result = match result {
+            Err(CallError::Deadline(_)) if cancel.is_cancelled() => Err(CallError::Cancelled),
             Err(CallError::Trap(_)) if state.memory_exceeded => {
                 Err(CallError::MemoryLimit(state.memory_limit))
             }
@@ -446,6 +492,7 @@ impl Runtime {
         entry: &str,
         input: &[u8],
         limits: &Limits,
+        cancel: &Cancel,
     ) -> Result<i32, CallError> {
         let trap = |err: wasmtime::Error| match err.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => CallError::OutOfFuel(limits.fuel),
@@ -462,9 +509,20 @@ impl Runtime {
         store
             .set_fuel(limits.fuel)
             .map_err(|err| CallError::Trap(err.to_string()))?;
-        let ticks = limits.wall_ms.max(1) * 1000 / EPOCH_TICK.as_micros().max(1) as u64;
-        store.set_epoch_deadline(ticks.max(1));
-        store.epoch_deadline_trap();
+        if cancel.is_cancelled() {
+            return Err(CallError::Cancelled);
+        }
+        // Every few ticks the call looks at its wall clock and its run's stop switch.
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_ms.max(1));
+        let cancel = cancel.clone();
+        store.set_epoch_deadline(CHECK_TICKS);
+        store.epoch_deadline_callback(move |_| {
+            if cancel.is_cancelled() || Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(CHECK_TICKS))
+            }
+        });
         let entry_export = kernel.entries.get(entry).ok_or_else(|| {
             CallError::Contract(format!("the kernel has no entry point `{entry}`"))
         })?;

@@ -26,7 +26,7 @@ use crate::revocations::RevocationState;
 use crate::fetch::{FetchError, Fetcher, KernelArtifacts};
 use crate::notebook::{Notebook, NotebookError};
 use crate::run::{self, CellEvent, LoadedKernel, RunResult};
-use crate::runtime::{Runtime, VerifiedBytes};
+use crate::runtime::{Cancel, Runtime, VerifiedBytes};
 use crate::store::{RunStore, StoredRun};
 
 /// How an executor is set up.
@@ -63,6 +63,9 @@ pub enum ExecutorError {
     /// The wasmtime runtime.
     #[error("the runtime: {0}")]
     Runtime(String),
+    /// The run was stopped before it finished (its client went away); it was not stored.
+    #[error("the run was cancelled before it finished")]
+    Cancelled,
 }
 
 /// A notebook after preflight, ready to run when [`PreflightReport::allow`].
@@ -347,12 +350,14 @@ impl Executor {
     }
 
     /// Runs a prepared (allowed) notebook, telling `observe` about each cell, and stores the
-    /// run. Blocking: call it off the async runtime.
+    /// run; `cancel` stops it (what ran is then not stored). Blocking: call it off the async
+    /// runtime.
     pub fn execute(
         &self,
         prepared: &Prepared,
         seed: Option<u64>,
         observe: &mut dyn FnMut(CellEvent<'_>),
+        cancel: &Cancel,
     ) -> Result<(StoredRun, RunResult), ExecutorError> {
         assert!(prepared.report.allow, "only an allowed notebook runs");
         let result = run::run_observed(
@@ -362,7 +367,12 @@ impl Executor {
             &prepared.kernels,
             seed,
             observe,
+            cancel,
         )?;
+        if cancel.is_cancelled() {
+            self.metrics.run("cancelled");
+            return Err(ExecutorError::Cancelled);
+        }
         let mut all_ok = true;
         for cell in &result.record.cells {
             all_ok &= cell.status == CellStatus::Ok;
@@ -393,18 +403,23 @@ impl Executor {
         Ok((run, notebook))
     }
 
-    /// Replays `run` with a prepared (allowed) notebook. Blocking.
+    /// Replays `run` with a prepared (allowed) notebook; `cancel` stops it. Blocking.
     pub fn replay(
         &self,
         run: &StoredRun,
         prepared: &Prepared,
+        cancel: &Cancel,
     ) -> Result<ReplayReport, ExecutorError> {
         let cells = run::replay(
             &self.runtime,
             &prepared.notebook,
             &run.record,
             &prepared.kernels,
+            cancel,
         )?;
+        if cancel.is_cancelled() {
+            return Err(ExecutorError::Cancelled);
+        }
         Ok(ReplayReport {
             run: run.id.clone(),
             matches: cells.iter().all(|c| c.matches),

@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_macros, reason = "tests print what they measured")]
 
 mod abi;
+mod abuse;
 mod audit;
 mod build;
 mod cli_attest;

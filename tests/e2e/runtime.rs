@@ -175,6 +175,13 @@ fn the_example_notebook_runs_chains_and_replays() {
             .all(|c| c.metrics.fuel > 0 && c.metrics.wall_us > 0)
     );
 
-    let replayed = run::replay(&runtime, &notebook, record, &kernels).unwrap();
+    let replayed = run::replay(
+        &runtime,
+        &notebook,
+        record,
+        &kernels,
+        &kiln_executor::runtime::Cancel::default(),
+    )
+    .unwrap();
     assert!(replayed.iter().all(|c| c.matches), "{replayed:?}");
 }

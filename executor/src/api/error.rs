@@ -79,6 +79,12 @@ impl From<ExecutorError> for ApiError {
             ExecutorError::NoSuchRun(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not-found", err.to_string())
             }
+            // Nobody waits for this answer: the client went away, or was cut off.
+            ExecutorError::Cancelled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cancelled",
+                err.to_string(),
+            ),
             other @ (ExecutorError::Store(_) | ExecutorError::Runtime(_)) => {
                 ApiError::internal(other)
             }

@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 
 pub use self::error::{ApiError, ApiResult};
 use crate::auth::TokenCheck;
+use crate::runtime::Cancel;
 use crate::service::{Executor, ExecutorError, PreflightReport, Prepared, ReplayReport};
 use crate::store::StoredRun;
 
@@ -42,6 +43,8 @@ pub struct ApiLimits {
     pub max_queued: usize,
     /// How long a request waits for a slot before 503.
     pub queue_timeout: Duration,
+    /// How long a streaming client may take to read an event before its run is stopped.
+    pub write_timeout: Duration,
 }
 
 impl Default for ApiLimits {
@@ -50,6 +53,7 @@ impl Default for ApiLimits {
             max_notebook_bytes: 1024 * 1024,
             max_queued: 256,
             queue_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -87,6 +91,26 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::from)
+}
+
+/// Stops a run when dropped before [`CancelOnDrop::disarm`]: the handler that waits for the run
+/// is dropped when its client goes away.
+#[derive(Debug, Default)]
+struct CancelOnDrop(Cancel, bool);
+
+impl CancelOnDrop {
+    /// The run finished and was answered: dropping stops nothing.
+    fn disarm(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.cancel();
+        }
+    }
 }
 
 /// The executor's routes, with its state.
@@ -214,9 +238,16 @@ pub(crate) async fn create_run(
         return Ok(blocked(prepared.report));
     }
     let executor = state.executor.clone();
-    let (stored, result) =
-        blocking(move || executor.execute(&prepared, params.seed, &mut |_| {})).await?;
-    drop(admitted);
+    // The slot goes with the run and is freed when its kernel has stopped; a client that goes
+    // away stops the run (this future is dropped with the connection).
+    let cancel = CancelOnDrop::default();
+    let run_cancel = cancel.0.clone();
+    let (stored, result) = blocking(move || {
+        let _slot = admitted;
+        executor.execute(&prepared, params.seed, &mut |_| {}, &run_cancel)
+    })
+    .await?;
+    cancel.disarm();
     Ok(Json(run_body(&stored, |d| result.outputs.get(d).cloned())).into_response())
 }
 
@@ -254,8 +285,14 @@ pub(crate) async fn replay(
         return Ok(blocked(prepared.report));
     }
     let executor = state.executor.clone();
-    let report = blocking(move || executor.replay(&stored, &prepared)).await?;
-    drop(admitted);
+    let cancel = CancelOnDrop::default();
+    let run_cancel = cancel.0.clone();
+    let report = blocking(move || {
+        let _slot = admitted;
+        executor.replay(&stored, &prepared, &run_cancel)
+    })
+    .await?;
+    cancel.disarm();
     Ok(Json(report).into_response())
 }
 

@@ -1,6 +1,7 @@
 //! `POST /v1/runs` with `Accept: application/x-ndjson`: one JSON event per line —
 //! `preflight`, then per cell `cell-started`, `output` chunks and `cell-finished`, then
-//! `run-finished` (or `blocked`, or `error`).
+//! `run-finished` (or `blocked`, or `error`). A client that goes away, or does not take an event
+//! within the write timeout, stops the run; its slot is free once the kernel has stopped.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use kiln_wire::runs::RunEvent;
 use super::error::ApiError;
 use super::{ApiState, admission, output_body};
 use crate::run::CellEvent;
+use crate::runtime::Cancel;
 
 /// Outputs are streamed in chunks of at most this many bytes.
 const OUTPUT_CHUNK: usize = 16 * 1024;
@@ -115,17 +117,31 @@ pub(super) fn stream_run(
         }
         let executor = state.executor.clone();
         let events = tx.clone();
+        let write_timeout = state.limits.write_timeout;
+        let handle = tokio::runtime::Handle::current();
         let finished = tokio::task::spawn_blocking(move || {
+            // The slot goes with the run and is freed when its kernel has stopped.
+            let _slot = admitted;
+            let cancel = Cancel::default();
             let mut observe = |event: CellEvent<'_>| {
                 for line in cell_event_lines(event) {
-                    // A client that went away does not stop the run; it is stored anyway.
-                    let _ = events.blocking_send(line);
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    // A client that went away, or reads too slowly, stops the run.
+                    let sent =
+                        handle.block_on(tokio::time::timeout(write_timeout, events.send(line)));
+                    if !matches!(sent, Ok(Ok(()))) {
+                        tracing::info!(
+                            "a streaming client went away or stopped reading: the run is cancelled"
+                        );
+                        cancel.cancel();
+                    }
                 }
             };
-            executor.execute(&prepared, seed, &mut observe)
+            executor.execute(&prepared, seed, &mut observe, &cancel.clone())
         })
         .await;
-        drop(admitted);
         let line = match finished {
             Ok(Ok((stored, _))) => RunEvent::RunFinished {
                 id: stored.id,

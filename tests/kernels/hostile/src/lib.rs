@@ -6,6 +6,8 @@
 //! - `grow`: allocates until memory runs out (memory limit);
 //! - `recurse`: recurses without end (stack overflow);
 //! - `flood`: writes output without end (output limit);
+//! - `amplify`: writes as many bytes as its input (decimal text) says, within its limits: a
+//!   small notebook that asks for a large answer;
 //! - `fail`: returns an error (kernel error, with its message);
 //! - `crash`: aborts (a trap);
 //! - `clock`: reads the wall clock, so the module imports `clock_time_get`, which a cell must
@@ -21,6 +23,7 @@ kiln_kernel::kernel! {
     entry grow(input: "application/octet-stream", output: "text/plain") => grow;
     entry recurse(input: "application/octet-stream", output: "text/plain") => recurse;
     entry flood(input: "application/octet-stream", output: "text/plain") => flood;
+    entry amplify(input: "text/plain", output: "text/plain") => amplify;
     entry fail(input: "application/octet-stream", output: "text/plain") => fail;
     entry crash(input: "application/octet-stream", output: "text/plain") => crash;
     entry clock(input: "application/octet-stream", output: "text/plain") => clock;
@@ -67,6 +70,23 @@ pub fn flood(_input: Input<'_>, out: &mut Output) -> Result<(), Error> {
     loop {
         out.write_bytes(&chunk)?;
     }
+}
+
+/// Writes as many `x` as the input's decimal number.
+pub fn amplify(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
+    let wanted: usize = input
+        .text()?
+        .trim()
+        .parse()
+        .map_err(|_| Error::new("the input is a byte count"))?;
+    let chunk = [b'x'; 4096];
+    let mut left = wanted;
+    while left > 0 {
+        let now = left.min(chunk.len());
+        out.write_bytes(&chunk[..now])?;
+        left -= now;
+    }
+    Ok(())
 }
 
 /// Fails with a message.
