@@ -191,7 +191,7 @@ fn audit_crate(
     approved: &[String],
     curated: &FeatureSet,
 ) -> Result<AuditReport, JobError> {
-    let work = tempfile::tempdir().map_err(|err| JobError::retry(err.to_string()))?;
+    let work = crate::workdir::new("audit").map_err(|err| JobError::retry(err.to_string()))?;
     let root = CrateArchive::new(
         bytes,
         &subject.name,

@@ -11,7 +11,8 @@
 //!   [`target_cache`] reuses compiled dependencies.
 //! - [`sandbox`]: bubblewrap with fixed paths, a cleared environment and resource limits;
 //!   [`pids`] caps a build's processes.
-//! - [`worker`]: the claim, heartbeat and report loop both jobs share.
+//! - [`worker`]: the claim, heartbeat and report loop both jobs share; [`workdir`]: their
+//!   temporary work directories, and those of killed builders removed.
 
 pub mod audit;
 pub mod build;
@@ -23,4 +24,5 @@ pub mod dependent;
 pub mod pids;
 pub mod sandbox;
 pub mod target_cache;
+pub mod workdir;
 pub mod worker;

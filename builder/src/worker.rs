@@ -93,6 +93,7 @@ pub async fn run<F, Fut>(
     F: Fn(Client, Job) -> Fut,
     Fut: Future<Output = Result<String, JobError>>,
 {
+    crate::workdir::sweep_abandoned();
     tokio::pin!(stop);
     loop {
         let claimed = tokio::select! {

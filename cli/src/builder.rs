@@ -38,7 +38,8 @@ pub(crate) struct BuilderArgs {
     /// Also audit submissions, against this advisory database directory.
     #[arg(long, value_name = "DIR")]
     advisory_db: Option<PathBuf>,
-    /// This worker's name in the queue (default: builder-HOST-PID).
+    /// This worker's name in the queue (default: builder-HOST-ID, the ID made once and kept in
+    /// the cache directory, so that a restarted builder resumes its own abandoned job at once).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// Build without the bubblewrap sandbox; the provenance records it.
@@ -78,6 +79,25 @@ impl BuildLimits {
     }
 }
 
+/// A worker's name in the queue that stays the same across restarts of a worker keeping its
+/// state in `dir`, and differs between workers with different directories: `PREFIX-ID`, the ID
+/// made once and kept in `dir/worker-id`. The queue gives a worker that claims again under the
+/// same name the job it abandoned, without waiting for the job's lease to run out.
+pub(crate) fn worker_name(dir: &std::path::Path, prefix: &str) -> Result<String> {
+    let path = dir.join("worker-id");
+    let id = match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        _ => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let id = format!("{:08x}", rand::random::<u32>());
+            std::fs::write(&path, format!("{id}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            id
+        }
+    };
+    Ok(format!("{prefix}-{id}"))
+}
+
 pub(crate) fn run(args: BuilderArgs) -> Result<()> {
     crate::process::init_tracing();
     let pem =
@@ -103,10 +123,13 @@ pub(crate) fn run(args: BuilderArgs) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     build.limits = args.limits.limits();
-    let name = args.name.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-        format!("builder-{}-{}", host.trim(), std::process::id())
-    });
+    let name = match args.name.clone() {
+        Some(name) => name,
+        None => {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            worker_name(&args.cache, &format!("builder-{}", host.trim()))?
+        }
+    };
     let client = Client::new(&args.registry, &args.token, &name);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

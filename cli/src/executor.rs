@@ -24,8 +24,9 @@ pub(crate) struct ExecutorTuning {
     /// How many more may wait for a slot before the executor answers 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub(crate) executor_queue: usize,
-    /// The largest notebook accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    /// The largest notebook accepted, in bytes (at most the format's 4 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = kiln_executor::notebook::MAX_NOTEBOOK_BYTES,
+          value_parser = notebook_bytes)]
     pub(crate) max_notebook_bytes: usize,
     /// How often the registry's revocation list is fetched again.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -33,6 +34,17 @@ pub(crate) struct ExecutorTuning {
     /// How long a streaming client may take to read an event before its run is stopped.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub(crate) stream_write_timeout: Duration,
+}
+
+fn notebook_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = text.parse().map_err(|err| format!("{err}"))?;
+    let max = kiln_executor::notebook::MAX_NOTEBOOK_BYTES;
+    if bytes > max {
+        return Err(format!(
+            "{bytes} is more than {max}, the largest notebook the format allows"
+        ));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +74,8 @@ pub(crate) struct ExecutorArgs {
     listen: SocketAddr,
     #[command(flatten)]
     tuning: ExecutorTuning,
+    #[command(flatten)]
+    connections: crate::connections::ConnectionArgs,
 }
 
 /// Starts an executor: its state, and the task that fetches the revocation list now and keeps
@@ -128,12 +142,11 @@ async fn serve(args: ExecutorArgs) -> Result<()> {
         .and_then(|()| stdout.flush());
     }
     let router = api::standalone_router(state).layer(tower_http::trace::TraceLayer::new_for_http());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            crate::process::shutdown_signal().await;
-            let _ = stop_refresh.send(true);
-        })
-        .await?;
+    kiln_http::serve(listener, router, args.connections.limits(), async move {
+        crate::process::shutdown_signal().await;
+        let _ = stop_refresh.send(true);
+    })
+    .await?;
     let _ = refresher.await;
     tracing::info!("stopped");
     Ok(())

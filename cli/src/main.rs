@@ -13,6 +13,7 @@ mod audit;
 mod build;
 mod builder;
 mod client;
+mod connections;
 mod events;
 mod executor;
 mod import;
@@ -23,6 +24,7 @@ mod policy;
 mod process;
 mod review;
 mod run;
+mod runs;
 mod serve;
 mod style;
 
@@ -74,6 +76,9 @@ enum Command {
     Run(run::RunArgs),
     /// Replay a stored run on its executor and report whether every output matches.
     Replay(run::ReplayArgs),
+    /// Manage an executor's stored runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Run the executor API alone, in front of a registry elsewhere.
     Executor(executor::ExecutorArgs),
     /// Show or sync the RustSec advisory database (a local one, or the server's).
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(args),
         Command::Run(args) => run::run(args),
         Command::Replay(args) => run::replay(args),
+        Command::Runs(command) => runs::run(command),
         Command::Executor(args) => executor::run(args),
         Command::Builder(args) => builder::run(args),
         Command::Review(command) => review::run(command),

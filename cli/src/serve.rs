@@ -55,6 +55,8 @@ pub(crate) struct ServeArgs {
     no_executor: bool,
     #[command(flatten)]
     executor: crate::executor::ExecutorTuning,
+    #[command(flatten)]
+    connections: crate::connections::ConnectionArgs,
     /// Build without the bubblewrap sandbox (build scripts can then reach the network and the
     /// host); the provenance records it. Without this flag, kiln refuses to start its builder
     /// where bubblewrap does not work.
@@ -189,7 +191,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let client = kiln_builder::client::Client::new(
             &format!("http://{address}"),
             &token,
-            &format!("in-process-{}", std::process::id()),
+            &crate::builder::worker_name(&args.data, "in-process")?,
         );
         let mut stopped = workers_stopped.clone();
         workers.push(tokio::spawn(kiln_builder::build_job::run(
@@ -215,7 +217,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             },
         )));
     }
-    kiln_registry::serve_with(app, more_routes, listener, async move {
+    let limits = args.connections.limits();
+    kiln_registry::serve_with(app, more_routes, listener, limits, async move {
         crate::process::shutdown_signal().await;
         let _ = stop_workers.send(true);
     })

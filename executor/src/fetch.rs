@@ -35,6 +35,9 @@ pub struct KernelArtifacts {
     pub cwasm: Option<Vec<u8>>,
     /// Signed statements (bundles) by digest: provenance, review, audit.
     pub statements: Vec<(Digest, Vec<u8>)>,
+    /// What the registry says of the version now, when it is not approved: its state and
+    /// why (for example `rejected: not for this platform`). `None` when it is approved.
+    pub not_approved: Option<String>,
 }
 
 /// A registry client with a content-addressed cache.
@@ -134,6 +137,15 @@ impl Fetcher {
                 .map_err(|err| FetchError::Invalid(format!("{krate}@{version}: {err}")))?;
             by_kind.push((kind.to_owned(), digest));
         }
+        // The registry's current word: a version is usable only while approved for some
+        // features (an approved version whose features are being extended stays usable).
+        let not_approved = detail["approved_features"].is_null().then(|| {
+            let state = detail["state"].as_str().unwrap_or("in an unknown state");
+            match detail["state_reason"].as_str() {
+                Some(reason) => format!("{state}: {reason}"),
+                None => state.to_owned(),
+            }
+        });
         let find = |kind: &str| by_kind.iter().find(|(k, _)| k == kind).map(|(_, d)| *d);
         let manifest_digest = find("manifest").ok_or_else(|| {
             FetchError::Invalid(format!(
@@ -162,6 +174,7 @@ impl Fetcher {
             wasm,
             cwasm,
             statements,
+            not_approved,
         })
     }
 

@@ -10,7 +10,8 @@ use kiln_policy::Digest;
 pub use kiln_wire::runs::{CellError, CellRecord, CellStatus, ReplayedCell, RunRecord};
 
 use crate::notebook::{Notebook, NotebookError};
-use crate::runtime::{Cancel, Kernel, Metrics, Runtime};
+use crate::runtime::{CallError, Cancel, Kernel, Limits, Metrics, Runtime};
+pub use kiln_policy::preflight::RunBudget;
 
 /// A run's record and its outputs by digest.
 #[derive(Debug, Clone)]
@@ -63,11 +64,60 @@ pub fn run(
         seed,
         &mut |_| {},
         &Cancel::default(),
+        &RunBudget::UNLIMITED,
     )
 }
 
+/// What a run may still use of its [`RunBudget`].
+#[derive(Debug, Clone, Copy)]
+struct Remaining(RunBudget);
+
+impl Remaining {
+    /// `limits` capped by what is left, and whether any was capped; `None` when something is
+    /// used up.
+    fn cap(&self, limits: Limits) -> Option<(Limits, bool)> {
+        let left = self.0;
+        let output_left = left.output_bytes.min(left.stored_bytes);
+        if left.fuel == 0 || left.wall_ms == 0 || output_left == 0 {
+            return None;
+        }
+        let capped = Limits {
+            fuel: limits.fuel.min(left.fuel),
+            wall_ms: limits.wall_ms.min(left.wall_ms),
+            output_bytes: limits.output_bytes.min(output_left),
+            ..limits
+        };
+        Some((capped, capped != limits))
+    }
+
+    fn spend(&mut self, metrics: &Metrics, stored: u64) {
+        let left = &mut self.0;
+        left.fuel = left.fuel.saturating_sub(metrics.fuel);
+        left.wall_ms = left.wall_ms.saturating_sub(metrics.wall_us.div_ceil(1000));
+        left.output_bytes = left.output_bytes.saturating_sub(metrics.output_bytes);
+        left.stored_bytes = left.stored_bytes.saturating_sub(stored);
+    }
+}
+
+/// The `run-budget` error of a cell stopped by its run's budget.
+fn over_budget(budget: &RunBudget) -> CellError {
+    CellError {
+        code: "run-budget".into(),
+        message: format!(
+            "run budget: the run used what it may in all ({} fuel, {} ms, {} bytes of output, {} bytes stored)",
+            budget.fuel, budget.wall_ms, budget.output_bytes, budget.stored_bytes
+        ),
+    }
+}
+
 /// [`run`], telling `observe` as each cell starts and finishes; once `cancel` is set, the cell
-/// running stops and the rest do not start (each ends with the error `cancelled`).
+/// running stops and the rest do not start (each ends with the error `cancelled`). Each cell's
+/// limits are capped by what is left of `budget`; once the run reaches it, the cell that
+/// reached it and the rest end with the error `run-budget`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one run's inputs, each its own concern"
+)]
 pub fn run_observed(
     runtime: &Runtime,
     notebook: &Notebook,
@@ -76,7 +126,9 @@ pub fn run_observed(
     seed: Option<u64>,
     observe: &mut dyn FnMut(CellEvent<'_>),
     cancel: &Cancel,
+    budget: &RunBudget,
 ) -> Result<RunResult, NotebookError> {
+    let mut remaining = Remaining(*budget);
     let mut outputs_by_cell: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut outputs = BTreeMap::new();
     let mut cells = Vec::new();
@@ -107,18 +159,37 @@ pub fn run_observed(
             cells.push(record);
             continue;
         };
+        let Some((limits, capped)) = remaining.cap(cell.limits()) else {
+            record.status = CellStatus::Error;
+            record.error = Some(over_budget(budget));
+            observe(CellEvent::Finished {
+                record: &record,
+                output: None,
+            });
+            cells.push(record);
+            continue;
+        };
         observe(CellEvent::Started { id: &cell.id });
         record.input = Some(Digest::of(&input));
-        let outcome = runtime.call_until(
-            &loaded.kernel,
-            &cell.entry,
-            &input,
-            &cell.limits(),
-            seed,
-            cancel,
-        );
+        let outcome =
+            runtime.call_until(&loaded.kernel, &cell.entry, &input, &limits, seed, cancel);
         record.metrics = outcome.metrics;
+        let stored = match &outcome.result {
+            Ok(output) if !outputs.contains_key(&Digest::of(output)) => output.len() as u64,
+            _ => 0,
+        };
+        remaining.spend(&record.metrics, stored);
         match outcome.result {
+            Err(CallError::OutOfFuel(_) | CallError::Deadline(_) | CallError::OutputLimit(_))
+                if capped =>
+            {
+                record.status = CellStatus::Error;
+                record.error = Some(over_budget(budget));
+                observe(CellEvent::Finished {
+                    record: &record,
+                    output: None,
+                });
+            }
             Ok(output) => {
                 let digest = Digest::of(&output);
                 record.status = CellStatus::Ok;
@@ -167,6 +238,7 @@ pub fn replay(
     record: &RunRecord,
     kernels: &BTreeMap<String, LoadedKernel>,
     cancel: &Cancel,
+    budget: &RunBudget,
 ) -> Result<Vec<ReplayedCell>, NotebookError> {
     for (name, digest) in &record.kernels {
         if kernels.get(name).map(|k| k.wasm) != Some(*digest) {
@@ -184,6 +256,7 @@ pub fn replay(
         Some(record.seed.unwrap_or(0)),
         &mut |_| {},
         cancel,
+        budget,
     )?;
     Ok(record
         .cells

@@ -117,7 +117,10 @@ impl Executor {
         let runtime = Runtime::new(settings.slots)
             .map_err(|err| ExecutorError::Runtime(format!("{err:#}")))?;
         let compatibility = kiln_engine::compatibility_hash(runtime.engine());
-        let store = RunStore::open(&settings.data_dir.join("runs"))?;
+        let store = RunStore::open(
+            &settings.data_dir.join("runs"),
+            settings.policy.execution.retention,
+        )?;
         let fetcher = Fetcher::new(
             &settings.registry,
             settings.registry_token.clone(),
@@ -262,7 +265,20 @@ impl Executor {
                         engine_compatibility: &self.compatibility,
                     });
                     precompiled = decision.use_precompiled;
-                    decision.reasons
+                    let mut reasons = decision.reasons;
+                    if let Some(state) = &artifacts.not_approved {
+                        reasons.insert(
+                            0,
+                            Reason {
+                                code: ReasonCode::NotApproved,
+                                message: format!(
+                                    "{}@{} is not approved in the registry: it is {state}",
+                                    lock.krate, lock.version
+                                ),
+                            },
+                        );
+                    }
+                    reasons
                 }
             };
             if !reasons.is_empty() {
@@ -368,6 +384,7 @@ impl Executor {
             seed,
             observe,
             cancel,
+            &self.settings.policy.execution.run_budget,
         )?;
         if cancel.is_cancelled() {
             self.metrics.run("cancelled");
@@ -416,6 +433,7 @@ impl Executor {
             &run.record,
             &prepared.kernels,
             cancel,
+            &self.settings.policy.execution.run_budget,
         )?;
         if cancel.is_cancelled() {
             return Err(ExecutorError::Cancelled);

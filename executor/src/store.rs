@@ -1,10 +1,18 @@
 //! Where an executor keeps its runs: an append-only log of run records (`runs.jsonl`, one JSON
-//! object per line) with an in-memory index from run id to the line's offset, and the notebooks
-//! and outputs the runs refer to, each stored once under its SHA-256 (`blobs/sha256/HEX`).
+//! object per line) with an in-memory index from run id to the line's place, and the notebooks
+//! and outputs the runs refer to, each stored once under its SHA-256
+//! (`blobs/sha256/HE/HEX`, 256 directories, so that no directory grows without end).
 //!
 //! A record is one `write` to a file opened for appending, so a crash loses at most the line
 //! being written; on open, the log is read once to rebuild the index and a torn last line is
-//! skipped. Records are not fsynced: they are an account of what ran, not a ledger.
+//! skipped. Records are not fsynced: they are an account of what ran, not a ledger. A blob is
+//! written to a uniquely named staging file beside it and renamed into place.
+//!
+//! The store is bounded by its [`Retention`]: runs older than its age, and the oldest beyond its
+//! size or count, are pruned (the log is rewritten without them, and the blobs no kept run
+//! refers to are removed), after a save that passes a bound and on [`RunStore::prune`]
+//! (`kiln runs prune`). The index holds one small entry per kept run, so memory is bounded by
+//! the count.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -14,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use kiln_policy::Digest;
+pub use kiln_policy::preflight::Retention;
 use serde::{Deserialize, Serialize};
 
 use crate::run::{RunRecord, RunResult};
@@ -29,18 +38,53 @@ pub struct StoredRun {
     pub record: RunRecord,
 }
 
+impl StoredRun {
+    /// The blobs the run refers to: its notebook and its outputs.
+    fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        std::iter::once(self.record.notebook)
+            .chain(self.record.cells.iter().filter_map(|c| c.output))
+    }
+}
+
+/// Where a record is in the log.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    offset: u64,
+    len: usize,
+}
+
 struct Log {
     file: File,
+    reader: File,
     end: u64,
-    index: HashMap<String, (u64, usize)>,
+    index: HashMap<String, Place>,
+    /// Bytes of blobs written since the last prune (an estimate of the growth).
+    blob_bytes: u64,
+    /// Runs saved since the last prune (age is looked at every [`AGE_CHECK_RUNS`]).
+    saved: u64,
+}
+
+/// How many saves pass between two prunes for age alone.
+const AGE_CHECK_RUNS: u64 = 1000;
+
+/// What a prune removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Runs removed.
+    pub runs: usize,
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+    /// Runs kept.
+    pub kept: usize,
 }
 
 /// The run log and its blobs.
 pub struct RunStore {
     dir: PathBuf,
+    retention: Retention,
     log: Mutex<Log>,
-    reader: File,
-    known: Mutex<HashSet<Digest>>,
 }
 
 impl std::fmt::Debug for RunStore {
@@ -56,64 +100,40 @@ pub fn new_run_id() -> String {
     format!("run-{}", hex::encode(rand::random::<[u8; 12]>()))
 }
 
+const LOG: &str = "runs.jsonl";
+
 impl RunStore {
-    /// Opens (or creates) the store in `dir`.
-    pub fn open(dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(dir.join("blobs").join("sha256"))?;
-        let path = dir.join("runs.jsonl");
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&path)?;
-        let mut index = HashMap::new();
-        let mut offset = 0u64;
-        let mut torn = false;
-        let mut reader = BufReader::new(File::open(&path)?);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = reader.read_until(b'\n', &mut line)?;
-            if read == 0 {
-                break;
-            }
-            if line.last() != Some(&b'\n') {
-                torn = true;
-            } else if let Ok(run) = serde_json::from_slice::<IdOnly>(&line) {
-                index.insert(run.id, (offset, read));
-            }
-            offset += read as u64;
-        }
-        if torn {
-            // End the torn line so that the next record starts on its own line.
-            file.write_all(b"\n")?;
-            offset += 1;
-        }
+    /// Opens (or creates) the store in `dir`, kept within `retention`.
+    pub fn open(dir: &Path, retention: Retention) -> io::Result<Self> {
+        let blobs = dir.join("blobs").join("sha256");
+        std::fs::create_dir_all(&blobs)?;
+        shard_flat_blobs(&blobs)?;
+        let log = open_log(&dir.join(LOG))?;
         Ok(Self {
             dir: dir.to_owned(),
-            log: Mutex::new(Log {
-                file,
-                end: offset,
-                index,
-            }),
-            reader: File::open(&path)?,
-            known: Mutex::new(HashSet::new()),
+            retention,
+            log: Mutex::new(log),
         })
     }
 
     /// Stores `bytes` under its digest (once) and returns the digest.
     pub fn put_blob(&self, bytes: &[u8]) -> io::Result<Digest> {
+        let _log = self.log.lock().expect("run log");
+        self.write_blob(bytes)
+    }
+
+    fn write_blob(&self, bytes: &[u8]) -> io::Result<Digest> {
         let digest = Digest::of(bytes);
-        if self.known.lock().expect("blob set").contains(&digest) {
-            return Ok(digest);
-        }
         let path = self.blob_path(&digest);
         if !path.exists() {
-            let staging = path.with_extension(format!("partial-{}", std::process::id()));
-            std::fs::write(&staging, bytes)?;
-            std::fs::rename(&staging, &path)?;
+            let dir = path.parent().expect("a shard");
+            std::fs::create_dir_all(dir)?;
+            let mut staging = tempfile::Builder::new()
+                .prefix(".staging.")
+                .tempfile_in(dir)?;
+            staging.write_all(bytes)?;
+            staging.persist(&path).map_err(|err| err.error)?;
         }
-        self.known.lock().expect("blob set").insert(digest);
         Ok(digest)
     }
 
@@ -131,20 +151,22 @@ impl RunStore {
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir.join("blobs").join("sha256").join(digest.hex())
+        let hex = digest.hex();
+        self.dir
+            .join("blobs")
+            .join("sha256")
+            .join(&hex[..2])
+            .join(hex)
     }
 
-    /// Stores a finished run: its notebook, its outputs and its record under a new id.
+    /// Stores a finished run: its notebook, its outputs and its record under a new id; prunes
+    /// when the store passes a bound of its retention.
     pub fn save(
         &self,
         notebook: &[u8],
         result: &RunResult,
         created_ms: u64,
     ) -> io::Result<StoredRun> {
-        self.put_blob(notebook)?;
-        for output in result.outputs.values() {
-            self.put_blob(output)?;
-        }
         let run = StoredRun {
             id: new_run_id(),
             created_ms,
@@ -153,20 +175,47 @@ impl RunStore {
         let mut line = serde_json::to_vec(&run).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut log = self.log.lock().expect("run log");
+        // Blobs are written under the log's lock, so that a prune never sees them unreferenced.
+        self.write_blob(notebook)?;
+        log.blob_bytes += notebook.len() as u64;
+        for output in result.outputs.values() {
+            self.write_blob(output)?;
+            log.blob_bytes += output.len() as u64;
+        }
         log.file.write_all(&line)?;
         let at = log.end;
         log.end += line.len() as u64;
-        log.index.insert(run.id.clone(), (at, line.len()));
+        log.index.insert(
+            run.id.clone(),
+            Place {
+                offset: at,
+                len: line.len(),
+            },
+        );
+        log.saved += 1;
+        let over = log.index.len() as u64 > self.retention.max_runs
+            || log.end + log.blob_bytes > self.retention.max_bytes
+            || log.saved >= AGE_CHECK_RUNS;
+        if over {
+            let pruned = self.prune_locked(&mut log, created_ms)?;
+            tracing::info!(
+                runs = pruned.runs,
+                blobs = pruned.blobs,
+                bytes = pruned.bytes,
+                "pruned the run store"
+            );
+        }
         Ok(run)
     }
 
     /// The run `id`, if stored.
     pub fn get(&self, id: &str) -> io::Result<Option<StoredRun>> {
-        let Some((offset, len)) = self.log.lock().expect("run log").index.get(id).copied() else {
+        let log = self.log.lock().expect("run log");
+        let Some(place) = log.index.get(id).copied() else {
             return Ok(None);
         };
-        let mut line = vec![0; len];
-        self.reader.read_exact_at(&mut line, offset)?;
+        let mut line = vec![0; place.len];
+        log.reader.read_exact_at(&mut line, place.offset)?;
         serde_json::from_slice(&line)
             .map(Some)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
@@ -181,6 +230,141 @@ impl RunStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Prunes the store to its retention as of `now_ms`.
+    pub fn prune(&self, now_ms: u64) -> io::Result<Pruned> {
+        let mut log = self.log.lock().expect("run log");
+        self.prune_locked(&mut log, now_ms)
+    }
+
+    /// Keeps the newest runs within the retention's age, count and size, rewrites the log with
+    /// them and removes every blob none of them refers to.
+    fn prune_locked(&self, log: &mut Log, now_ms: u64) -> io::Result<Pruned> {
+        let oldest = now_ms.saturating_sub(self.retention.max_age_days.saturating_mul(86_400_000));
+        let mut lines: Vec<(Vec<u8>, StoredRun)> = Vec::new();
+        let mut reader = BufReader::new(File::open(self.dir.join(LOG))?);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line)? > 0 {
+            if line.last() == Some(&b'\n')
+                && let Ok(run) = serde_json::from_slice::<StoredRun>(&line)
+            {
+                lines.push((std::mem::take(&mut line), run));
+            }
+            line.clear();
+        }
+        // Newest first: keep while within the bounds.
+        let mut kept: Vec<&(Vec<u8>, StoredRun)> = Vec::new();
+        let mut referenced: HashSet<Digest> = HashSet::new();
+        let mut size = 0u64;
+        for entry in lines.iter().rev() {
+            let (bytes, run) = entry;
+            if run.created_ms < oldest || kept.len() as u64 >= self.retention.max_runs {
+                break;
+            }
+            let mut cost = bytes.len() as u64;
+            for digest in run.blobs() {
+                if !referenced.contains(&digest) {
+                    cost += std::fs::metadata(self.blob_path(&digest)).map_or(0, |m| m.len());
+                }
+            }
+            if size + cost > self.retention.max_bytes {
+                break;
+            }
+            size += cost;
+            referenced.extend(run.blobs());
+            kept.push(entry);
+        }
+        kept.reverse();
+        let mut pruned = Pruned {
+            runs: lines.len() - kept.len(),
+            kept: kept.len(),
+            ..Pruned::default()
+        };
+        // The new log, then the swap.
+        let path = self.dir.join(LOG);
+        let mut staging = tempfile::Builder::new()
+            .prefix(".runs.")
+            .tempfile_in(&self.dir)?;
+        for (bytes, _) in &kept {
+            staging.write_all(bytes)?;
+        }
+        let before = log.end;
+        staging.persist(&path).map_err(|err| err.error)?;
+        *log = open_log(&path)?;
+        pruned.bytes += before.saturating_sub(log.end);
+        // Blobs no kept run refers to.
+        for shard in std::fs::read_dir(self.dir.join("blobs").join("sha256"))? {
+            let shard = shard?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for blob in std::fs::read_dir(&shard)? {
+                let blob = blob?;
+                let name = blob.file_name().to_string_lossy().into_owned();
+                let keep = Digest::from_hex(&name).is_ok_and(|d| referenced.contains(&d));
+                if !keep {
+                    pruned.bytes += blob.metadata().map_or(0, |m| m.len());
+                    std::fs::remove_file(blob.path())?;
+                    pruned.blobs += 1;
+                }
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+/// Opens the log at `path` (creating it) and indexes it; a torn last line is ended.
+fn open_log(path: &Path) -> io::Result<Log> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)?;
+    let mut index = HashMap::new();
+    let mut offset = 0u64;
+    let mut torn = false;
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            torn = true;
+        } else if let Ok(run) = serde_json::from_slice::<IdOnly>(&line) {
+            index.insert(run.id, Place { offset, len: read });
+        }
+        offset += read as u64;
+    }
+    if torn {
+        // End the torn line so that the next record starts on its own line.
+        file.write_all(b"\n")?;
+        offset += 1;
+    }
+    Ok(Log {
+        file,
+        reader: File::open(path)?,
+        end: offset,
+        index,
+        blob_bytes: 0,
+        saved: 0,
+    })
+}
+
+/// Moves blobs of the earlier flat layout (`blobs/sha256/HEX`) into their shards.
+fn shard_flat_blobs(blobs: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(blobs)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && name.len() == 64 {
+            let shard = blobs.join(&name[..2]);
+            std::fs::create_dir_all(&shard)?;
+            std::fs::rename(entry.path(), shard.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -192,7 +376,15 @@ struct IdOnly {
 mod tests {
     use std::collections::BTreeMap;
 
+    use kiln_wire::runs::{CellRecord, CellStatus};
+
     use super::*;
+
+    const KEEP_ALL: Retention = Retention {
+        max_age_days: 36_500,
+        max_bytes: u64::MAX,
+        max_runs: u64::MAX,
+    };
 
     fn result(output: &[u8]) -> RunResult {
         RunResult {
@@ -200,7 +392,16 @@ mod tests {
                 notebook: Digest::of(b"notebook"),
                 kernels: BTreeMap::new(),
                 seed: Some(7),
-                cells: Vec::new(),
+                cells: vec![CellRecord {
+                    id: "c".into(),
+                    kernel: "k".into(),
+                    entry: "e".into(),
+                    status: CellStatus::Ok,
+                    input: None,
+                    output: Some(Digest::of(output)),
+                    error: None,
+                    metrics: Default::default(),
+                }],
             },
             outputs: BTreeMap::from([(Digest::of(output), output.to_vec())]),
         }
@@ -209,7 +410,7 @@ mod tests {
     #[test]
     fn runs_survive_a_reopen_and_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RunStore::open(dir.path()).unwrap();
+        let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         let first = store.save(b"notebook", &result(b"one"), 1).unwrap();
         let second = store.save(b"notebook", &result(b"two"), 2).unwrap();
         assert_ne!(first.id, second.id);
@@ -223,18 +424,18 @@ mod tests {
         // A crash in the middle of a record leaves a torn line.
         let mut log = OpenOptions::new()
             .append(true)
-            .open(dir.path().join("runs.jsonl"))
+            .open(dir.path().join(LOG))
             .unwrap();
         log.write_all(b"{\"id\":\"run-torn\",\"crea").unwrap();
         drop(log);
 
-        let store = RunStore::open(dir.path()).unwrap();
+        let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         assert_eq!(store.len(), 2);
         assert_eq!(store.get(&first.id).unwrap().unwrap(), first);
         assert!(store.get("run-torn").unwrap().is_none());
         let third = store.save(b"notebook", &result(b"three"), 3).unwrap();
         drop(store);
-        let store = RunStore::open(dir.path()).unwrap();
+        let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         assert_eq!(store.get(&third.id).unwrap().unwrap(), third);
         assert_eq!(store.len(), 3);
     }
@@ -242,14 +443,112 @@ mod tests {
     #[test]
     fn a_changed_blob_is_reported_not_served() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RunStore::open(dir.path()).unwrap();
+        let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         let digest = store.put_blob(b"output").unwrap();
-        std::fs::write(
-            dir.path().join("blobs").join("sha256").join(digest.hex()),
-            b"0utput",
-        )
-        .unwrap();
+        std::fs::write(store.blob_path(&digest), b"0utput").unwrap();
         let err = store.blob(&digest).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn concurrent_saves_of_the_same_new_notebook_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(RunStore::open(dir.path(), KEEP_ALL).unwrap());
+        let threads: Vec<_> = (0..64)
+            .map(|n| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store.save(b"the same new notebook", &result(b"same"), n)
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap().unwrap();
+        }
+        assert_eq!(store.len(), 64);
+        let shard = store.blob_path(&Digest::of(b"same"));
+        let names: Vec<String> = std::fs::read_dir(shard.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.starts_with(".staging")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_runs_within_age_count_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000;
+        let by_count = Retention {
+            max_runs: 3,
+            ..KEEP_ALL
+        };
+        let store = RunStore::open(dir.path(), by_count).unwrap();
+        let runs: Vec<StoredRun> = (0..10)
+            .map(|n| {
+                store
+                    .save(b"notebook", &result(format!("out {n}").as_bytes()), n * day)
+                    .unwrap()
+            })
+            .collect();
+        // Pruned as it went: never more than the count plus the one that passed it.
+        assert_eq!(store.len(), 3);
+        assert!(store.get(&runs[9].id).unwrap().is_some());
+        assert!(store.get(&runs[6].id).unwrap().is_none());
+        assert!(store.blob(&Digest::of(b"out 6")).unwrap().is_none());
+        assert!(store.blob(&Digest::of(b"out 9")).unwrap().is_some());
+        assert!(store.blob(&Digest::of(b"notebook")).unwrap().is_some());
+        drop(store);
+
+        // By age, on a prune: what is older than a day at day 9 goes.
+        let by_age = Retention {
+            max_age_days: 1,
+            ..KEEP_ALL
+        };
+        let store = RunStore::open(dir.path(), by_age).unwrap();
+        let pruned = store.prune(9 * day).unwrap();
+        assert_eq!((pruned.runs, pruned.kept), (1, 2));
+        assert!(store.get(&runs[7].id).unwrap().is_none());
+        drop(store);
+
+        // By size: a bound that holds one run and its blobs.
+        let by_size = Retention {
+            max_bytes: 700,
+            ..KEEP_ALL
+        };
+        let store = RunStore::open(dir.path(), by_size).unwrap();
+        let pruned = store.prune(9 * day).unwrap();
+        assert_eq!(pruned.kept, 1, "{pruned:?}");
+        assert!(store.get(&runs[9].id).unwrap().is_some());
+        let on_disk: u64 = walk_size(dir.path());
+        assert!(on_disk <= 700, "{on_disk} bytes on disk");
+    }
+
+    fn walk_size(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    walk_size(&e.path())
+                } else {
+                    e.metadata().unwrap().len()
+                }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn blobs_of_the_flat_layout_move_into_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let flat = dir.path().join("blobs").join("sha256");
+        std::fs::create_dir_all(&flat).unwrap();
+        let digest = Digest::of(b"old");
+        std::fs::write(flat.join(digest.hex()), b"old").unwrap();
+        let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
+        assert_eq!(store.blob(&digest).unwrap().unwrap(), b"old");
+        assert!(!flat.join(digest.hex()).exists());
     }
 }

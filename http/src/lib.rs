@@ -1,14 +1,20 @@
-//! `kiln-http`: the one HTTP error discipline of kiln's services (the registry and the
-//! executor). Every request gets an id, answered in `x-request-id`. A handler's client errors
-//! pass through as they are; an internal failure carries its detail in an [`InternalError`]
-//! response extension, which [`request_ids`] logs with the request's id and replaces with a bare
-//! answer naming only that id, so that no internal text (SQL, paths, library messages) ever
-//! reaches a client.
+//! `kiln-http`: how kiln's services (the registry and the executor) serve and answer HTTP.
+//! [`serve`] bounds connections and the time a client may take to send a request. Every request
+//! gets an id, answered in `x-request-id`. A handler's JSON errors pass through as they are; an
+//! error answered in any other form (axum's own rejections, an unknown route, a method not
+//! allowed) is rewritten in the service's JSON form; an internal failure carries its detail in an
+//! [`InternalError`] response extension, which [`request_ids`] logs with the request's id and
+//! replaces with a bare answer naming only that id, so that no internal text (SQL, paths,
+//! library messages) ever reaches a client.
 
 #![forbid(unsafe_code)]
 
+mod serve;
+
+pub use serve::{BodyTimeout, ConnectionLimits, serve};
+
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -34,8 +40,17 @@ pub fn internal_error(detail: impl std::fmt::Display) -> Response {
     response
 }
 
-/// Makes the body a service answers an internal failure with, given the request id.
-pub type InternalBody = fn(&RequestId) -> Response;
+/// The JSON forms a service answers errors in.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorForm {
+    /// The answer to an internal failure, given the request id.
+    pub internal: fn(&RequestId) -> Response,
+    /// The answer to any other error, given its status and message.
+    pub other: fn(StatusCode, &str) -> Response,
+}
+
+/// The most of an error's text body that is carried over into its JSON form.
+const MAX_ERROR_TEXT: usize = 16 << 10;
 
 /// A new request id: 16 random hex digits.
 pub fn new_request_id() -> RequestId {
@@ -53,11 +68,13 @@ fn sent_id(request: &Request) -> Option<RequestId> {
     plain.then(|| RequestId(value.to_owned()))
 }
 
-/// Middleware (`axum::middleware::from_fn_with_state(body, request_ids)`): gives the request
-/// an id (the client's, when plain, or a new one), answers it in `x-request-id`, and turns an
-/// [`InternalError`] into a log line with that id and the service's bare answer (`body`).
+/// Middleware (`axum::middleware::from_fn_with_state(form, request_ids)`): gives the request
+/// an id (the client's, when plain, or a new one), answers it in `x-request-id`, turns an
+/// [`InternalError`] into a log line with that id and the service's bare answer, and any error
+/// that is not JSON into the service's JSON form (its text, or the status's reason, as the
+/// message; its headers such as `Allow` and `Retry-After` kept).
 pub async fn request_ids(
-    axum::extract::State(body): axum::extract::State<InternalBody>,
+    axum::extract::State(form): axum::extract::State<ErrorForm>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -69,13 +86,50 @@ pub async fn request_ids(
     if let Some(InternalError(detail)) = response.extensions_mut().remove::<InternalError>() {
         tracing::error!(request_id = %id.0, %method, %path, error = %detail, "internal error");
         let status = response.status();
-        response = body(&id);
+        response = (form.internal)(&id);
         *response.status_mut() = status;
+    } else if needs_json_form(&response) {
+        response = json_form(response, form.other).await;
     }
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+fn needs_json_form(response: &Response) -> bool {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+    (status.is_client_error() || status.is_server_error()) && !json
+}
+
+async fn json_form(response: Response, other: fn(StatusCode, &str) -> Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let mut answer = other(parts.status, &message);
+    *answer.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 #[cfg(test)]
@@ -91,6 +145,15 @@ mod tests {
         format!("internal error {}", id.0).into_response()
     }
 
+    fn json(status: StatusCode, message: &str) -> Response {
+        (status, axum::Json(serde_json::json!({"message": message}))).into_response()
+    }
+
+    const FORM: ErrorForm = ErrorForm {
+        internal: bare,
+        other: json,
+    };
+
     async fn call(uri: &str, id: Option<&str>) -> (StatusCode, String, String) {
         let app = Router::new()
             .route(
@@ -101,10 +164,16 @@ mod tests {
                 "/teapot",
                 get(|| async { (StatusCode::IM_A_TEAPOT, "short") }),
             )
-            .layer(axum::middleware::from_fn_with_state(
-                bare as InternalBody,
-                request_ids,
-            ));
+            .route(
+                "/json",
+                get(|| async {
+                    (
+                        StatusCode::CONFLICT,
+                        axum::Json(serde_json::json!({"kept": true})),
+                    )
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(FORM, request_ids));
         let mut request = Request::builder().uri(uri);
         if let Some(id) = id {
             request = request.header("x-request-id", id);
@@ -128,8 +197,25 @@ mod tests {
         assert_eq!(id.len(), 16);
         assert_eq!(body, format!("internal error {id}"));
         assert!(!body.contains("SELECT"));
+        let (status, _, body) = call("/json", None).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::CONFLICT, r#"{"kept":true}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_in_other_forms_are_answered_in_json() {
         let (status, _, body) = call("/teapot", None).await;
-        assert_eq!((status, body.as_str()), (StatusCode::IM_A_TEAPOT, "short"));
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::IM_A_TEAPOT, r#"{"message":"short"}"#)
+        );
+        let (status, _, body) = call("/nowhere", None).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::NOT_FOUND, r#"{"message":"not found"}"#)
+        );
     }
 
     #[tokio::test]

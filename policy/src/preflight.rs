@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::cfg::ExecutionPolicy;
+pub use self::cfg::{ExecutionPolicy, Retention, RunBudget};
 use crate::attest::{Expectation, Verified, Verifier};
 use crate::checks::wasm::{AllowedFunctions, WasmPolicy};
 pub use crate::codes::ReasonCode;

@@ -39,7 +39,6 @@ pub mod submissions;
 pub mod tokens;
 pub mod work;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -219,15 +218,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(app, axum::Router::new(), listener, shutdown).await
+    let limits = kiln_http::ConnectionLimits::default();
+    serve_with(app, axum::Router::new(), listener, limits, shutdown).await
 }
 
 /// Serves the registry and `more` routes (another service in the same process, such as the
-/// executor) on `listener` until `shutdown` resolves; requests in flight finish first.
+/// executor) on `listener`, within `limits`, until `shutdown` resolves; requests in flight
+/// finish first.
 pub async fn serve_with(
     app: AppState,
     more: axum::Router,
     listener: tokio::net::TcpListener,
+    limits: kiln_http::ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = app.clone();
@@ -238,13 +240,9 @@ pub async fn serve_with(
     });
     let router = router(app.clone())
         .merge(more)
+        .fallback(api::no_route)
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    kiln_http::serve(listener, router, limits, shutdown).await?;
     app.db.close().await;
     Ok(())
 }

@@ -101,6 +101,20 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
+/// Checks a login for a new token: 1 to 64 characters, each a letter or digit (any script) or
+/// one of `-_.@+`. Logins are shown in review tables, event logs and signed statements, so no
+/// spaces, line breaks or other control characters.
+pub fn check_login(login: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_alphanumeric() || "-_.@+".contains(c);
+    let chars = login.chars().count();
+    if !(1..=64).contains(&chars) || !login.chars().all(allowed) {
+        return Err(format!(
+            "the login {login:?} is not valid: a login is 1 to 64 letters, digits and `-_.@+`"
+        ));
+    }
+    Ok(())
+}
+
 /// The token in an `Authorization` header value: the raw token (as Cargo sends it) or
 /// `Bearer TOKEN`.
 pub fn token_from_header(value: &str) -> &str {
@@ -141,6 +155,33 @@ mod tests {
         assert_eq!(a.len(), TOKEN_PREFIX.len() + 64);
         assert_eq!(hash_secret(&a).len(), 64);
         assert_ne!(hash_secret(&a), a);
+    }
+
+    #[test]
+    fn logins_are_plain_words() {
+        for good in [
+            "ada",
+            "rita.reviewer",
+            "dana+ci@example.org",
+            "kiln-worker_2",
+            "zoë",
+        ] {
+            assert_eq!(check_login(good), Ok(()), "{good}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "",
+            "ada\nrita",
+            "ada rita",
+            " ada",
+            "ada\t",
+            "a/b",
+            "a\u{7}",
+            &long,
+        ] {
+            let err = check_login(bad).unwrap_err();
+            assert!(err.contains("is not valid"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

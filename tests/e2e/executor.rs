@@ -230,6 +230,78 @@ impl Drop for Executor {
     }
 }
 
+/// A kernel a reviewer rejected: built and signed by the builder, so its modules and their
+/// provenance are all there.
+const REFUSED: &str = r#"
+use kiln_kernel::{Error, Input, Output};
+
+fn echo(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
+    out.write_bytes(input.bytes())
+}
+
+kiln_kernel::kernel! {
+    entry echo(input: "text/plain", output: "text/plain") => echo;
+}
+"#;
+
+/// A built version that a reviewer rejects (with an approval racing it and losing) never runs:
+/// the executor's preflight blocks it as not approved, since the registry holds no review
+/// statement for it, and the index does not serve it.
+fn rejected_kernels_never_run(
+    server: &KilnServer,
+    world: &CargoWorld,
+    author: &str,
+    reviewer: &str,
+    runner: &str,
+) {
+    let dir = world.kernel(
+        "kernel-refused",
+        "0.1.0",
+        "kiln-kernel = { version = \"0.1.0\", registry = \"kiln\" }",
+        REFUSED,
+    );
+    let out = world.publish(&dir, Some(author));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let detail = server.settled("kernel-refused", "0.1.0");
+    assert_eq!(detail["state"], "built", "{detail}");
+    let (wasm, cwasm) = pins(server, "kernel-refused");
+    let path = "/api/kiln/v1/submissions/kernel-refused/0.1.0";
+    let (status, body) = server.post_json(
+        &format!("{path}/reject"),
+        Some(reviewer),
+        &json!({"reason": "not for this platform"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.approve(reviewer, "kernel-refused", "0.1.0");
+    assert_eq!(status, 409, "a decision is final: {body}");
+    let kernels = json!({"k": {"crate": "kernel-refused", "version": "0.1.0",
+        "wasm": wasm.to_string(), "cwasm": cwasm.to_string()}});
+    let rejected = notebook(
+        &kernels,
+        json!([{"type": "kernel", "id": "c", "kernel": "k", "entry": "echo",
+                "input": {"text": "hello"}, "grants": [WASI]}]),
+    );
+    let api = Api::new(&server.url);
+    let (status, answer) = api.run(runner, &rejected);
+    assert_eq!(status, 422, "a rejected kernel ran: {answer}");
+    assert_eq!(
+        blocked_codes(&answer),
+        ["not-approved", "missing-statement"],
+        "{answer}"
+    );
+    assert!(
+        answer.to_string().contains(
+            "kernel-refused@0.1.0 is not approved in the registry: it is rejected: not for this platform"
+        ),
+        "{answer}"
+    );
+    let index = server
+        .request(reqwest::Method::GET, "/index/ke/rn/kernel-refused", None)
+        .send()
+        .unwrap();
+    assert_eq!(index.status(), 404);
+}
+
 /// What the first cell of the chained notebook echoes, for the Mandelbrot kernel to read.
 const REQUEST: &str = r#"{"width":3,"height":2,"max_iter":10}"#;
 
@@ -256,6 +328,7 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         let (status, body) = server.approve(&reviewer, name, "0.1.0");
         assert_eq!(status, 200, "{body}");
     }
+    rejected_kernels_never_run(&server, &world, &author, &reviewer, &runner);
     let (set_wasm, set_cwasm) = pins(&server, "kernel-mandelbrot");
     let (bad_wasm, bad_cwasm) = pins(&server, "kernel-hostile");
     let kernels = json!({

@@ -205,12 +205,40 @@ fn expired_lease_race(server: &KilnServer) {
     );
 }
 
+/// A worker that restarts under the same name mid-job (a `kiln serve` killed during a build)
+/// gets its abandoned job back at its first claim, instead of waiting for the dead lease.
+fn restarted_worker_resumes_its_own_job(server: &KilnServer) {
+    let publisher = server.token("edna", &["publish"]);
+    let worker = server.token("kiln-worker-4", &["worker"]);
+    let (status, detail) = server.publish_file(&publisher, "resumed", "1.0.0");
+    assert_eq!(status, 200, "{detail}");
+    let first = server.claim(&worker, "audit", "in-process-abc");
+    let again = server.claim(&worker, "audit", "in-process-abc");
+    assert_eq!(again["id"], first["id"], "{again}");
+    assert_eq!(again["attempts"], 2, "{again}");
+    // Another worker does not take a job whose lease is live.
+    let (status, body) = server.post_json(
+        "/api/kiln/v1/jobs/claim",
+        Some(&worker),
+        &json!({"kind": "audit", "worker": "someone-else"}),
+    );
+    assert_eq!(status, 204, "{body}");
+    let path = format!("/api/kiln/v1/jobs/{}/complete", again["id"]);
+    let (status, body) = server.post_json(
+        &path,
+        Some(&worker),
+        &server.completion(&worker, "audit", "in-process-abc"),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
 #[test]
 fn decisions_and_job_results_have_one_winner_on_sqlite() {
     let server = KilnServer::start();
     approve_reject_race(&server);
     complete_race(&server);
     expired_lease_race(&server);
+    restarted_worker_resumes_its_own_job(&server);
 }
 
 #[test]
@@ -223,4 +251,5 @@ fn decisions_and_job_results_have_one_winner_on_postgres() {
     approve_reject_race(&server);
     complete_race(&server);
     expired_lease_race(&server);
+    restarted_worker_resumes_its_own_job(&server);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use kiln_tests::crate_file::{CrateFile, gzip, metadata, publish_body};
 use kiln_tests::server::{KilnServer, ServerOptions};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What the server holds: every submission, every event, every stored blob.
 #[derive(Debug, PartialEq)]
@@ -119,6 +119,21 @@ fn hostile_publish_frames_and_tarballs_change_nothing() {
         body[at..at + 4].copy_from_slice(&(good_tar.len() as u32 * 2).to_le_bytes());
         publish_raw(&server, Some(&alice), body)
     });
+    // Feature names Cargo would refuse, and features the packaged Cargo.toml does not have.
+    for (features, needle) in [
+        (json!({"a b\n": []}), "is not a feature name"),
+        (json!({"extra": []}), "are not the packaged Cargo.toml's"),
+    ] {
+        refused(&server, 422, needle, || {
+            let mut meta = metadata("demo", "0.2.0");
+            meta["features"] = features;
+            publish_raw(
+                &server,
+                Some(&alice),
+                publish_body(meta.to_string().as_bytes(), &good_tar),
+            )
+        });
+    }
     refused(&server, 400, "metadata is invalid", || {
         publish_raw(
             &server,
@@ -344,6 +359,23 @@ fn names_versions_and_tokens_are_enforced() {
     refused(&server, 401, "revoked", || {
         publish_raw(&server, Some(revoked["token"].as_str().unwrap()), body())
     });
+    // A login is a plain word: no line breaks, spaces or control characters.
+    for login in ["ada\nrita", "ada rita", "", "a\u{1b}[31m"] {
+        refused(&server, 422, "is not valid", || {
+            let (status, body) = server.post_json(
+                "/api/kiln/v1/tokens",
+                Some(&server.admin_token),
+                &serde_json::json!({"login": login, "name": "x", "scopes": ["publish"]}),
+            );
+            (
+                status,
+                body["errors"][0]["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        });
+    }
     // Only admins make tokens.
     refused(&server, 403, "`admin` scope", || {
         let (status, body) = server.post_json(

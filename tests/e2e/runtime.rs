@@ -181,6 +181,7 @@ fn the_example_notebook_runs_chains_and_replays() {
         record,
         &kernels,
         &kiln_executor::runtime::Cancel::default(),
+        &run::RunBudget::UNLIMITED,
     )
     .unwrap();
     assert!(replayed.iter().all(|c| c.matches), "{replayed:?}");

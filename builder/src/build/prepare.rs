@@ -106,10 +106,8 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, Digest)>) {
 }
 
 fn new_work() -> Result<tempfile::TempDir, BuildError> {
-    let work = tempfile::Builder::new()
-        .prefix("kiln-build.")
-        .tempdir()
-        .map_err(builder_error("creating the work directory"))?;
+    let work =
+        crate::workdir::new("build").map_err(builder_error("creating the work directory"))?;
     for dir in ["src", "vendor", "config", "target", "fetch-home"] {
         std::fs::create_dir_all(work.path().join(dir))
             .map_err(builder_error("creating the work directory"))?;

@@ -113,6 +113,23 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// The executor's answer to an error that was not answered in its form (axum's rejections, an
+/// unknown route): `{"error": CODE, "message"}` with a code for the status.
+pub fn other_body(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        s if s.is_server_error() => "unavailable",
+        _ => "invalid-request",
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
 /// The executor's answer to an internal failure, naming the request id the log has it under.
 pub fn internal_body(id: &kiln_http::RequestId) -> Response {
     let body = ExecutorErrorBody {

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -50,7 +51,7 @@ pub struct ApiLimits {
 impl Default for ApiLimits {
     fn default() -> Self {
         Self {
-            max_notebook_bytes: 1024 * 1024,
+            max_notebook_bytes: crate::notebook::MAX_NOTEBOOK_BYTES,
             max_queued: 256,
             queue_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
@@ -113,6 +114,15 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// The answer to a path no route serves, in the executor's error form.
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route {}", uri.path()),
+    )
+}
+
 /// The executor's routes, with its state.
 pub fn router(state: Arc<ApiState>) -> axum::Router {
     let limit = DefaultBodyLimit::max(state.limits.max_notebook_bytes);
@@ -125,9 +135,28 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .layer(limit)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
-            error::internal_body as kiln_http::InternalBody,
+            kiln_http::ErrorForm {
+                internal: error::internal_body,
+                other: error::other_body,
+            },
             kiln_http::request_ids,
         ))
+}
+
+/// A caller whose token the registry accepts with the `run` scope. An extractor of the request's
+/// head, so it is checked before the body is read: a caller without a token learns nothing of
+/// what a notebook must look like, and costs no body buffering.
+pub(crate) struct Runner;
+
+impl FromRequestParts<Arc<ApiState>> for Runner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, ApiError> {
+        caller(state, &parts.headers).await.map(|()| Runner)
+    }
 }
 
 async fn caller(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
@@ -143,10 +172,9 @@ async fn caller(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
     responses((status = 200, body = PreflightReport), (status = 400), (status = 401), (status = 413)))]
 pub(crate) async fn preflight(
     State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    _runner: Runner,
     body: Bytes,
 ) -> ApiResult<Json<PreflightReport>> {
-    caller(&state, &headers).await?;
     let prepared = state.executor.prepare(body.to_vec()).await?;
     Ok(Json(prepared.report))
 }
@@ -223,12 +251,12 @@ fn wants_ndjson(headers: &HeaderMap) -> bool {
         (status = 503, description = "busy; see Retry-After")))]
 pub(crate) async fn create_run(
     State(state): State<Arc<ApiState>>,
+    _runner: Runner,
     Query(params): Query<RunParams>,
     Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    caller(&state, &headers).await?;
     if wants_ndjson(&headers) {
         return Ok(streaming::stream_run(state, body.to_vec(), params.seed, id));
     }
@@ -255,10 +283,9 @@ pub(crate) async fn create_run(
 #[utoipa::path(get, path = "/v1/runs/{id}", responses((status = 200, body = RunBody), (status = 401), (status = 404)))]
 pub(crate) async fn show_run(
     State(state): State<Arc<ApiState>>,
+    _runner: Runner,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<RunBody>> {
-    caller(&state, &headers).await?;
     let stored = state
         .executor
         .store()
@@ -274,10 +301,9 @@ pub(crate) async fn show_run(
 #[utoipa::path(post, path = "/v1/runs/{id}/replay", responses((status = 200, body = ReplayReport), (status = 401), (status = 404), (status = 422, description = "blocked by preflight")))]
 pub(crate) async fn replay(
     State(state): State<Arc<ApiState>>,
+    _runner: Runner,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    caller(&state, &headers).await?;
     let (stored, notebook) = state.executor.stored_notebook(&id)?;
     let admitted = admission::admit(&state).await?;
     let prepared: Prepared = state.executor.prepare(notebook).await?;
@@ -300,10 +326,9 @@ pub(crate) async fn replay(
 #[utoipa::path(get, path = "/v1/outputs/{digest}", responses((status = 200, content_type = "application/octet-stream"), (status = 401), (status = 404)))]
 pub(crate) async fn output(
     State(state): State<Arc<ApiState>>,
+    _runner: Runner,
     Path(digest): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    caller(&state, &headers).await?;
     let digest: Digest = digest.parse().map_err(|err| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid-digest", format!("{err}"))
     })?;
@@ -371,11 +396,13 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 pub fn standalone_router(state: Arc<ApiState>) -> axum::Router {
     let mut registry = Registry::default();
     state.executor.metrics.register(&mut registry);
-    router(state).merge(
-        axum::Router::new()
-            .route("/healthz", get(healthz))
-            .route("/metrics", get(metrics))
-            .route("/openapi.json", get(openapi))
-            .with_state(Arc::new(registry)),
-    )
+    router(state)
+        .merge(
+            axum::Router::new()
+                .route("/healthz", get(healthz))
+                .route("/metrics", get(metrics))
+                .route("/openapi.json", get(openapi))
+                .with_state(Arc::new(registry)),
+        )
+        .fallback(no_route)
 }

@@ -16,6 +16,13 @@ pub(crate) struct RawExecution {
     max_memory_bytes: u64,
     max_wall_ms: u64,
     max_output_bytes: u64,
+    max_run_fuel: u64,
+    max_run_wall_ms: u64,
+    max_run_output_bytes: u64,
+    max_run_stored_bytes: u64,
+    run_retention_days: u64,
+    run_store_max_bytes: u64,
+    run_store_max_runs: u64,
     require: Vec<Spanned<String>>,
     revocation_max_age_secs: u64,
 }
@@ -27,6 +34,13 @@ impl Default for RawExecution {
             max_memory_bytes: 256 * 1024 * 1024,
             max_wall_ms: 30_000,
             max_output_bytes: 16 * 1024 * 1024,
+            max_run_fuel: 100_000_000_000,
+            max_run_wall_ms: 120_000,
+            max_run_output_bytes: 64 * 1024 * 1024,
+            max_run_stored_bytes: 64 * 1024 * 1024,
+            run_retention_days: 30,
+            run_store_max_bytes: 1024 * 1024 * 1024,
+            run_store_max_runs: 100_000,
             require: vec![
                 Spanned::new(0..0, "provenance".into()),
                 Spanned::new(0..0, "review".into()),
@@ -47,10 +61,50 @@ pub struct ExecutionPolicy {
     pub max_wall_ms: u64,
     /// Output per cell.
     pub max_output_bytes: u64,
+    /// What one run may use in all, whatever its cells ask for.
+    pub run_budget: RunBudget,
+    /// How long and how much the executor keeps of its runs.
+    pub retention: Retention,
     /// Statements an artifact must carry, each by a trusted key of its role.
     pub require: BTreeSet<StatementKind>,
     /// The oldest revocation list the executor accepts.
     pub revocation_max_age_secs: u64,
+}
+
+/// What one run may use in all: a notebook of many cells stops with the error `run-budget` when
+/// it reaches any of these, whatever each cell's own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunBudget {
+    /// Fuel of all its cells.
+    pub fuel: u64,
+    /// Wall-clock time of all its cells.
+    pub wall_ms: u64,
+    /// Output of all its cells.
+    pub output_bytes: u64,
+    /// What the run store keeps of its outputs (each distinct output once).
+    pub stored_bytes: u64,
+}
+
+impl RunBudget {
+    /// No budget beyond each cell's own limits.
+    pub const UNLIMITED: RunBudget = RunBudget {
+        fuel: u64::MAX,
+        wall_ms: u64::MAX,
+        output_bytes: u64::MAX,
+        stored_bytes: u64::MAX,
+    };
+}
+
+/// How long and how much of its runs an executor keeps: older runs, and the oldest beyond the
+/// size or count, are pruned (their records, and notebooks and outputs no kept run refers to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Runs older than this many days go.
+    pub max_age_days: u64,
+    /// The store's size: records, notebooks and outputs.
+    pub max_bytes: u64,
+    /// How many runs are kept.
+    pub max_runs: u64,
 }
 
 impl RawExecution {
@@ -77,6 +131,17 @@ impl RawExecution {
             max_memory_bytes: self.max_memory_bytes,
             max_wall_ms: self.max_wall_ms,
             max_output_bytes: self.max_output_bytes,
+            run_budget: RunBudget {
+                fuel: self.max_run_fuel,
+                wall_ms: self.max_run_wall_ms,
+                output_bytes: self.max_run_output_bytes,
+                stored_bytes: self.max_run_stored_bytes,
+            },
+            retention: Retention {
+                max_age_days: self.run_retention_days,
+                max_bytes: self.run_store_max_bytes,
+                max_runs: self.run_store_max_runs,
+            },
             require,
             revocation_max_age_secs: self.revocation_max_age_secs,
         })

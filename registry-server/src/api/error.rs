@@ -128,6 +128,13 @@ impl From<ModelError> for ApiError {
     }
 }
 
+/// The registry's answer to an error that was not answered in its form (axum's rejections, an
+/// unknown route): Cargo's error form with `message`.
+pub fn other_body(status: StatusCode, message: &str) -> Response {
+    let body = kiln_wire::errors::RegistryErrorBody::new(message.to_owned());
+    (status, axum::Json(body)).into_response()
+}
+
 /// The registry's answer to an internal failure: Cargo's error form, naming the request id
 /// under which the log has the detail.
 pub fn internal_body(id: &kiln_http::RequestId) -> Response {

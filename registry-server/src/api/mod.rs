@@ -136,9 +136,17 @@ pub fn router(app: AppState) -> Router {
         .route("/openapi.json", get(meta::openapi))
         .with_state(app)
         .layer(axum::middleware::from_fn_with_state(
-            error::internal_body as kiln_http::InternalBody,
+            kiln_http::ErrorForm {
+                internal: error::internal_body,
+                other: error::other_body,
+            },
             kiln_http::request_ids,
         ))
+}
+
+/// The answer to a path no route serves, in the registry's error form.
+pub async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
 }
 
 /// The token in the request, checked; `None` when no token was sent.

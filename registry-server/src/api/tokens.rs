@@ -19,12 +19,8 @@ pub(crate) async fn create(
     if request.token.scopes.is_empty() {
         return Err(ApiError::unprocessable("a token needs at least one scope"));
     }
-    let login = request.login.trim();
-    if login.is_empty() || login.len() > 64 || login != request.login {
-        return Err(ApiError::unprocessable(
-            "a login is 1 to 64 characters, without surrounding spaces",
-        ));
-    }
+    let login = request.login.as_str();
+    crate::tokens::check_login(login).map_err(ApiError::unprocessable)?;
     let secret = crate::tokens::generate_secret();
     let mut w = app.db.begin_write().await?;
     let user_id = users::ensure(&mut w.tx, login).await?;

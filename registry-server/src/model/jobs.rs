@@ -54,6 +54,10 @@ fn job(row: &sqlx::any::AnyRow) -> ModelResult<Job> {
 
 /// Claims the next ready job of `kind` for `worker`, for `lease`. Jobs whose lease expired count
 /// as a failed attempt: they are claimed again, or dead-lettered when out of attempts.
+///
+/// A worker name runs one job of a kind at a time, so a worker that claims holds nothing of
+/// that kind: a job of that kind still leased to its name was abandoned (the worker restarted
+/// under the same name mid-job) and is claimable at once, as if its lease had run out.
 pub async fn claim(
     db: &Db,
     kind: JobKind,
@@ -65,9 +69,12 @@ pub async fn claim(
     sqlx::query(
         "UPDATE jobs SET state = 'dead', last_error = 'the worker stopped heartbeating (lease expired)', \
          lease_until = NULL, updated_at = $1 \
-         WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+         WHERE state = 'running' AND (lease_until < $1 OR (kind = $2 AND worker = $3)) \
+           AND attempts >= max_attempts",
     )
     .bind(now)
+    .bind(kind.as_str())
+    .bind(worker)
     .execute(&mut *w.tx)
     .await?;
     let lock = match db.backend() {
@@ -77,7 +84,8 @@ pub async fn claim(
     let sql = format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = $1, lease_until = $2, updated_at = $3 \
          WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND \
-           ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3)) \
+           ((state = 'queued' AND run_at <= $3) \
+            OR (state = 'running' AND (lease_until < $3 OR worker = $1))) \
            ORDER BY run_at, id LIMIT 1 {lock}) \
          RETURNING id, kind, payload, attempts, max_attempts, lease_until"
     );

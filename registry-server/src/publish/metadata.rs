@@ -105,6 +105,48 @@ pub enum MetadataError {
         /// What is wrong.
         problem: String,
     },
+    /// A feature's name or what it enables is malformed.
+    #[error("feature {name:?}: {problem}")]
+    Feature {
+        /// The feature.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The metadata's features are not the packaged `Cargo.toml`'s.
+    #[error("{0}")]
+    Manifest(String),
+}
+
+/// Cargo's rule for a feature name: ASCII letters, digits, `_`, `-`, `+` and `.`, starting with
+/// a letter, a digit or `_`.
+fn check_feature_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c)) {
+        return Err(format!(
+            "{name:?} is not a feature name (ASCII letters, digits, `_`, `-`, `+` and `.`, \
+             starting with a letter, a digit or `_`)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what a feature enables: `dep:NAME`, `NAME/FEATURE`, `NAME?/FEATURE` or a feature.
+fn check_feature_value(value: &str) -> Result<(), String> {
+    if let Some(dep) = value.strip_prefix("dep:") {
+        return names::validate_dependency(dep).map_err(|err| format!("{value:?}: {err}"));
+    }
+    match value.split_once('/') {
+        Some((dep, feature)) => {
+            let dep = dep.strip_suffix('?').unwrap_or(dep);
+            names::validate_dependency(dep).map_err(|err| format!("{value:?}: {err}"))?;
+            check_feature_name(feature)
+        }
+        None => check_feature_name(value),
+    }
 }
 
 impl NewCrate {
@@ -129,8 +171,64 @@ impl NewCrate {
                     dep.version_req
                 ))
             })?;
+            for feature in &dep.features {
+                check_feature_name(feature).map_err(problem)?;
+            }
+        }
+        for (name, values) in &self.features {
+            let problem = |problem: String| MetadataError::Feature {
+                name: name.clone(),
+                problem,
+            };
+            check_feature_name(name).map_err(problem)?;
+            for value in values {
+                check_feature_value(value).map_err(problem)?;
+            }
         }
         Ok(version)
+    }
+
+    /// Checks that the features this metadata declares (what the index will serve) are the
+    /// features of the packaged `Cargo.toml` (what Cargo builds), name for name and value for
+    /// value.
+    pub fn check_manifest(&self, manifest: &str) -> Result<(), MetadataError> {
+        let table: toml::Table = toml::from_str(manifest).map_err(|err| {
+            MetadataError::Manifest(format!("the packaged Cargo.toml does not parse: {err}"))
+        })?;
+        let packaged: BTreeMap<String, Vec<String>> = match table.get("features") {
+            Some(features) => features.clone().try_into().map_err(|err| {
+                MetadataError::Manifest(format!(
+                    "the packaged Cargo.toml's [features] are not lists of names: {err}"
+                ))
+            })?,
+            None => BTreeMap::new(),
+        };
+        // Cargo may list an optional dependency's implicit feature (`NAME = ["dep:NAME"]`),
+        // which the manifest does not spell out.
+        let implicit = |name: &str, values: &[String]| {
+            values == [format!("dep:{name}")]
+                && !packaged.contains_key(name)
+                && self.deps.iter().any(|d| {
+                    d.optional && d.explicit_name_in_toml.as_deref().unwrap_or(&d.name) == name
+                })
+        };
+        let declared: BTreeMap<String, Vec<String>> = self
+            .features
+            .iter()
+            .filter(|(name, values)| !implicit(name, values))
+            .map(|(name, values)| (name.clone(), values.clone()))
+            .collect();
+        if packaged != declared {
+            let names = |f: &BTreeMap<String, Vec<String>>| {
+                f.keys().cloned().collect::<Vec<_>>().join(", ")
+            };
+            return Err(MetadataError::Manifest(format!(
+                "the publish metadata's features ({}) are not the packaged Cargo.toml's ({})",
+                names(&self.features),
+                names(&packaged)
+            )));
+        }
+        Ok(())
     }
 
     /// The features a dependent turns on when it asks for `requested` (`default` for the
@@ -248,6 +346,57 @@ mod tests {
     use super::*;
 
     const META: &[u8] = br#"{"name":"demo","vers":"0.1.0","deps":[],"features":{}}"#;
+
+    fn with_features(features: serde_json::Value) -> NewCrate {
+        serde_json::from_value(
+            serde_json::json!({"name": "demo", "vers": "0.1.0", "deps": [], "features": features}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn feature_names_and_values_follow_cargos_rules() {
+        let good = with_features(serde_json::json!({
+            "default": ["std"], "std": [], "c++20": [], "v1.2": [], "_x": ["dep:serde", "serde?/std", "log/max_level_info"]
+        }));
+        good.validate().unwrap();
+        for (features, needle) in [
+            (serde_json::json!({"a b\n": []}), "is not a feature name"),
+            (serde_json::json!({"": []}), "is not a feature name"),
+            (serde_json::json!({"-x": []}), "is not a feature name"),
+            (
+                serde_json::json!({"ok": ["bad value"]}),
+                "is not a feature name",
+            ),
+            (serde_json::json!({"ok": ["dep:"]}), "\"dep:\""),
+            (
+                serde_json::json!({"ok": ["serde/a b"]}),
+                "is not a feature name",
+            ),
+        ] {
+            let err = with_features(features.clone())
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{features}: {err}");
+        }
+    }
+
+    #[test]
+    fn features_must_be_the_packaged_manifests() {
+        let meta = with_features(serde_json::json!({"default": ["std"], "std": []}));
+        let manifest = "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n\n[features]\ndefault = [\"std\"]\nstd = []\n";
+        meta.check_manifest(manifest).unwrap();
+        let fewer = "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n";
+        let err = meta.check_manifest(fewer).unwrap_err().to_string();
+        assert!(
+            err.contains("(default, std) are not the packaged Cargo.toml's ()"),
+            "{err}"
+        );
+        let other = manifest.replace("default = [\"std\"]", "default = []");
+        assert!(meta.check_manifest(&other).is_err());
+        assert!(meta.check_manifest("not toml [").is_err());
+    }
 
     #[test]
     fn index_lines_apply_cargos_translations() {

@@ -41,7 +41,9 @@ pub async fn submit(
     })
     .await
     .map_err(|err| ModelError::Corrupt(format!("the .crate check stopped: {err}")))?;
-    inspected.map_err(|err| ModelError::Invalid(err.to_string()))?;
+    let contents = inspected.map_err(|err| ModelError::Invalid(err.to_string()))?;
+    meta.check_manifest(&contents.manifest)
+        .map_err(|err| ModelError::Invalid(err.to_string()))?;
     let checksum = Digest::of(&tarball);
     let subject = format!("{}@{}", meta.name, meta.vers);
     // Refuse what can be refused before the `.crate` is stored: a refused publish stores
