@@ -9,10 +9,12 @@
 //! written to a uniquely named staging file beside it and renamed into place.
 //!
 //! The store is bounded by its [`Retention`]: runs older than its age, and the oldest beyond its
-//! size or count, are pruned (the log is rewritten without them, and the blobs no kept run
-//! refers to are removed), after a save that passes a bound and on [`RunStore::prune`]
-//! (`kiln runs prune`). The index holds one small entry per kept run, so memory is bounded by
-//! the count.
+//! size or count, are pruned (the log's kept tail is copied to a new log, and the blobs no kept
+//! run refers to are removed), after a save that passes a bound and on [`RunStore::prune`]
+//! (`kiln runs prune`). A prune for size or count goes down to 90% of the bound, so that the
+//! next one is thousands of runs away; the age is looked at every [`AGE_CHECK_RUNS`] saves, from
+//! the index. The index holds one small entry per kept run (its place and time), so memory is
+//! bounded by the count, and a prune streams the log rather than reading it whole.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -46,11 +48,12 @@ impl StoredRun {
     }
 }
 
-/// Where a record is in the log.
+/// Where a record is in the log, and when its run finished.
 #[derive(Debug, Clone, Copy)]
 struct Place {
     offset: u64,
     len: usize,
+    created_ms: u64,
 }
 
 struct Log {
@@ -58,7 +61,7 @@ struct Log {
     reader: File,
     end: u64,
     index: HashMap<String, Place>,
-    /// Bytes of blobs written since the last prune (an estimate of the growth).
+    /// Bytes of every stored blob.
     blob_bytes: u64,
     /// Runs saved since the last prune (age is looked at every [`AGE_CHECK_RUNS`]).
     saved: u64,
@@ -118,13 +121,17 @@ impl RunStore {
 
     /// Stores `bytes` under its digest (once) and returns the digest.
     pub fn put_blob(&self, bytes: &[u8]) -> io::Result<Digest> {
-        let _log = self.log.lock().expect("run log");
-        self.write_blob(bytes)
+        let mut log = self.log.lock().expect("run log");
+        let (digest, added) = self.write_blob(bytes)?;
+        log.blob_bytes += added;
+        Ok(digest)
     }
 
-    fn write_blob(&self, bytes: &[u8]) -> io::Result<Digest> {
+    /// Writes a blob unless it is there; returns its digest and the bytes added.
+    fn write_blob(&self, bytes: &[u8]) -> io::Result<(Digest, u64)> {
         let digest = Digest::of(bytes);
         let path = self.blob_path(&digest);
+        let mut added = 0;
         if !path.exists() {
             let dir = path.parent().expect("a shard");
             std::fs::create_dir_all(dir)?;
@@ -133,8 +140,9 @@ impl RunStore {
                 .tempfile_in(dir)?;
             staging.write_all(bytes)?;
             staging.persist(&path).map_err(|err| err.error)?;
+            added = bytes.len() as u64;
         }
-        Ok(digest)
+        Ok((digest, added))
     }
 
     /// The blob `digest`, if stored and intact.
@@ -176,11 +184,9 @@ impl RunStore {
         line.push(b'\n');
         let mut log = self.log.lock().expect("run log");
         // Blobs are written under the log's lock, so that a prune never sees them unreferenced.
-        self.write_blob(notebook)?;
-        log.blob_bytes += notebook.len() as u64;
+        log.blob_bytes += self.write_blob(notebook)?.1;
         for output in result.outputs.values() {
-            self.write_blob(output)?;
-            log.blob_bytes += output.len() as u64;
+            log.blob_bytes += self.write_blob(output)?.1;
         }
         log.file.write_all(&line)?;
         let at = log.end;
@@ -190,12 +196,18 @@ impl RunStore {
             Place {
                 offset: at,
                 len: line.len(),
+                created_ms,
             },
         );
         log.saved += 1;
+        let aged = log.saved >= AGE_CHECK_RUNS && {
+            log.saved = 0;
+            let oldest = log.index.values().map(|p| p.created_ms).min();
+            oldest.is_some_and(|oldest| oldest < self.retention.cutoff_ms(created_ms))
+        };
         let over = log.index.len() as u64 > self.retention.max_runs
             || log.end + log.blob_bytes > self.retention.max_bytes
-            || log.saved >= AGE_CHECK_RUNS;
+            || aged;
         if over {
             let pruned = self.prune_locked(&mut log, created_ms)?;
             tracing::info!(
@@ -237,62 +249,87 @@ impl RunStore {
         self.prune_locked(&mut log, now_ms)
     }
 
-    /// Keeps the newest runs within the retention's age, count and size, rewrites the log with
-    /// them and removes every blob none of them refers to.
+    /// Keeps the newest runs within the retention's age, count and size (below 90% of a bound
+    /// it went past), copies the log's kept tail to a new log and removes every blob none of
+    /// the kept runs refers to. A size bound is met by estimate (the bytes per run so far), then
+    /// checked again.
     fn prune_locked(&self, log: &mut Log, now_ms: u64) -> io::Result<Pruned> {
-        let oldest = now_ms.saturating_sub(self.retention.max_age_days.saturating_mul(86_400_000));
-        let mut lines: Vec<(Vec<u8>, StoredRun)> = Vec::new();
-        let mut reader = BufReader::new(File::open(self.dir.join(LOG))?);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line)? > 0 {
-            if line.last() == Some(&b'\n')
-                && let Ok(run) = serde_json::from_slice::<StoredRun>(&line)
-            {
-                lines.push((std::mem::take(&mut line), run));
-            }
-            line.clear();
-        }
-        // Newest first: keep while within the bounds.
-        let mut kept: Vec<&(Vec<u8>, StoredRun)> = Vec::new();
-        let mut referenced: HashSet<Digest> = HashSet::new();
-        let mut size = 0u64;
-        for entry in lines.iter().rev() {
-            let (bytes, run) = entry;
-            if run.created_ms < oldest || kept.len() as u64 >= self.retention.max_runs {
+        let mut pruned = Pruned::default();
+        for _ in 0..4 {
+            let total = log.end + log.blob_bytes;
+            let step = self.prune_once(log, now_ms, total)?;
+            pruned.runs += step.runs;
+            pruned.blobs += step.blobs;
+            pruned.bytes += step.bytes;
+            if log.end + log.blob_bytes <= self.retention.max_bytes || log.index.is_empty() {
                 break;
             }
-            let mut cost = bytes.len() as u64;
-            for digest in run.blobs() {
-                if !referenced.contains(&digest) {
-                    cost += std::fs::metadata(self.blob_path(&digest)).map_or(0, |m| m.len());
-                }
-            }
-            if size + cost > self.retention.max_bytes {
-                break;
-            }
-            size += cost;
-            referenced.extend(run.blobs());
-            kept.push(entry);
         }
-        kept.reverse();
-        let mut pruned = Pruned {
-            runs: lines.len() - kept.len(),
-            kept: kept.len(),
-            ..Pruned::default()
+        pruned.kept = log.index.len();
+        Ok(pruned)
+    }
+
+    fn prune_once(&self, log: &mut Log, now_ms: u64, total: u64) -> io::Result<Pruned> {
+        let mut places: Vec<Place> = log.index.values().copied().collect();
+        places.sort_by_key(|p| p.offset);
+        let n = places.len();
+        let low_water = |max: u64| max - max / 10;
+        // The oldest runs go: past the count, then past the age, then past the size.
+        let mut drop = if n as u64 > self.retention.max_runs {
+            n - low_water(self.retention.max_runs) as usize
+        } else {
+            0
         };
-        // The new log, then the swap.
+        let cutoff = self.retention.cutoff_ms(now_ms);
+        while drop < n && places[drop].created_ms < cutoff {
+            drop += 1;
+        }
+        if total > self.retention.max_bytes && n > 0 {
+            let per_run = (total / n as u64).max(1);
+            let excess = total - low_water(self.retention.max_bytes);
+            drop = drop.max((excess.div_ceil(per_run) as usize).min(n));
+        }
+        let mut pruned = Pruned::default();
+        if drop == 0 {
+            pruned.blobs += self.remove_unreferenced(log, &mut pruned.bytes)?;
+            return Ok(pruned);
+        }
+        let cut = places.get(drop).map_or(log.end, |p| p.offset);
+        // The kept tail, copied to a new log, then the swap.
         let path = self.dir.join(LOG);
         let mut staging = tempfile::Builder::new()
             .prefix(".runs.")
             .tempfile_in(&self.dir)?;
-        for (bytes, _) in &kept {
-            staging.write_all(bytes)?;
-        }
-        let before = log.end;
+        let mut old = File::open(&path)?;
+        std::io::Seek::seek(&mut old, std::io::SeekFrom::Start(cut))?;
+        io::copy(&mut io::Read::take(old, log.end - cut), &mut staging)?;
         staging.persist(&path).map_err(|err| err.error)?;
-        *log = open_log(&path)?;
-        pruned.bytes += before.saturating_sub(log.end);
-        // Blobs no kept run refers to.
+        log.file = OpenOptions::new().append(true).read(true).open(&path)?;
+        log.reader = File::open(&path)?;
+        log.index.retain(|_, place| place.offset >= cut);
+        for place in log.index.values_mut() {
+            place.offset -= cut;
+        }
+        log.end -= cut;
+        pruned.runs = drop;
+        pruned.bytes += cut;
+        pruned.blobs += self.remove_unreferenced(log, &mut pruned.bytes)?;
+        Ok(pruned)
+    }
+
+    /// Removes the blobs no run in the log refers to (reading the log a line at a time); adds
+    /// the bytes freed to `freed` and returns how many it removed.
+    fn remove_unreferenced(&self, log: &mut Log, freed: &mut u64) -> io::Result<usize> {
+        let mut referenced: HashSet<Digest> = HashSet::new();
+        let mut reader = BufReader::new(File::open(self.dir.join(LOG))?);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line)? > 0 {
+            if let Ok(run) = serde_json::from_slice::<StoredRun>(&line) {
+                referenced.extend(run.blobs());
+            }
+            line.clear();
+        }
+        let mut removed = 0;
         for shard in std::fs::read_dir(self.dir.join("blobs").join("sha256"))? {
             let shard = shard?.path();
             if !shard.is_dir() {
@@ -303,13 +340,15 @@ impl RunStore {
                 let name = blob.file_name().to_string_lossy().into_owned();
                 let keep = Digest::from_hex(&name).is_ok_and(|d| referenced.contains(&d));
                 if !keep {
-                    pruned.bytes += blob.metadata().map_or(0, |m| m.len());
+                    let size = blob.metadata().map_or(0, |m| m.len());
                     std::fs::remove_file(blob.path())?;
-                    pruned.blobs += 1;
+                    *freed += size;
+                    log.blob_bytes = log.blob_bytes.saturating_sub(size);
+                    removed += 1;
                 }
             }
         }
-        Ok(pruned)
+        Ok(removed)
     }
 }
 
@@ -334,7 +373,14 @@ fn open_log(path: &Path) -> io::Result<Log> {
         if line.last() != Some(&b'\n') {
             torn = true;
         } else if let Ok(run) = serde_json::from_slice::<IdOnly>(&line) {
-            index.insert(run.id, Place { offset, len: read });
+            index.insert(
+                run.id,
+                Place {
+                    offset,
+                    len: read,
+                    created_ms: run.created_ms,
+                },
+            );
         }
         offset += read as u64;
     }
@@ -348,9 +394,27 @@ fn open_log(path: &Path) -> io::Result<Log> {
         reader: File::open(path)?,
         end: offset,
         index,
-        blob_bytes: 0,
+        blob_bytes: blob_bytes(&path.parent().unwrap_or(Path::new(".")).join("blobs"))?,
         saved: 0,
     })
+}
+
+/// The bytes of every file under `dir`.
+fn blob_bytes(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += blob_bytes(&entry.path())?;
+        } else if kind.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
 }
 
 /// Moves blobs of the earlier flat layout (`blobs/sha256/HEX`) into their shards.
@@ -370,6 +434,8 @@ fn shard_flat_blobs(blobs: &Path) -> io::Result<()> {
 #[derive(Deserialize)]
 struct IdOnly {
     id: String,
+    #[serde(default)]
+    created_ms: u64,
 }
 
 #[cfg(test)]
@@ -550,5 +616,35 @@ mod tests {
         let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         assert_eq!(store.blob(&digest).unwrap().unwrap(), b"old");
         assert!(!flat.join(digest.hex()).exists());
+    }
+
+    #[test]
+    fn a_count_bound_prunes_to_its_low_water_mark_and_the_log_matches_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_runs: 100,
+            ..KEEP_ALL
+        };
+        let store = RunStore::open(dir.path(), retention).unwrap();
+        let mut last = None;
+        for n in 0..1000u64 {
+            last = Some(
+                store
+                    .save(b"notebook", &result(&n.to_le_bytes()), n)
+                    .unwrap(),
+            );
+            assert!(store.len() <= 100, "{} runs after {n} saves", store.len());
+        }
+        assert!(store.len() >= 90, "{}", store.len());
+        let last = last.unwrap();
+        assert_eq!(store.get(&last.id).unwrap().unwrap(), last);
+        let lines = std::fs::read_to_string(dir.path().join(LOG)).unwrap();
+        assert_eq!(lines.lines().count(), store.len());
+        // The outputs of pruned runs are gone; the notebook, still referred to, stays.
+        assert_eq!(store.blob(&Digest::of(&0u64.to_le_bytes())).unwrap(), None);
+        assert!(store.blob(&Digest::of(b"notebook")).unwrap().is_some());
+        let reopened = RunStore::open(dir.path(), retention).unwrap();
+        assert_eq!(reopened.len(), store.len());
+        assert_eq!(reopened.get(&last.id).unwrap().unwrap(), last);
     }
 }

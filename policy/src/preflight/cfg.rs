@@ -107,6 +107,13 @@ pub struct Retention {
     pub max_runs: u64,
 }
 
+impl Retention {
+    /// The time before which a run is too old to keep, as of `now_ms`.
+    pub fn cutoff_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.max_age_days.saturating_mul(86_400_000))
+    }
+}
+
 impl RawExecution {
     /// Checks the statement kinds required.
     pub(crate) fn validate(self, at: &At<'_>) -> Result<ExecutionPolicy, PolicyError> {
