@@ -12,8 +12,8 @@
 //! size or count, are pruned (the log's kept tail is copied to a new log, and the blobs no kept
 //! run refers to are removed), after a save that passes a bound and on [`RunStore::prune`]
 //! (`kiln runs prune`). A prune for size or count goes down to 90% of the bound, so that the
-//! next one is thousands of runs away; the age is looked at every [`AGE_CHECK_RUNS`] saves, from
-//! the index. The index holds one small entry per kept run (its place and time), so memory is
+//! next one is thousands of runs away; the age is looked at every 1000 saves, from the
+//! index. The index holds one small entry per kept run (its place and time), so memory is
 //! bounded by the count, and a prune streams the log rather than reading it whole.
 
 use std::collections::{HashMap, HashSet};
