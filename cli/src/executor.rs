@@ -141,7 +141,11 @@ async fn serve(args: ExecutorArgs) -> Result<()> {
         )
         .and_then(|()| stdout.flush());
     }
-    let router = api::standalone_router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    // The web app's notebooks work against this executor alone; the catalogue and the review
+    // queue need the registry's API on the same origin (`kiln serve`, or a proxy in front).
+    let router = api::standalone_router(state)
+        .merge(kiln_web::router())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     kiln_http::serve(listener, router, args.connections.limits(), async move {
         crate::process::shutdown_signal().await;
         let _ = stop_refresh.send(true);

@@ -19,6 +19,7 @@ mod executor;
 mod import;
 mod inspect;
 mod keys;
+mod notebook;
 mod password;
 mod policy;
 mod process;
@@ -74,6 +75,9 @@ enum Command {
     Build(build::BuildArgs),
     /// Run a notebook: preflight every cell, then run it (here, or on an executor).
     Run(run::RunArgs),
+    /// Work with notebook documents: pin their kernels to approved versions.
+    #[command(subcommand)]
+    Notebook(notebook::NotebookCommand),
     /// Replay a stored run on its executor and report whether every output matches.
     Replay(run::ReplayArgs),
     /// Manage an executor's stored runs.
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
         Command::Advisories(command) => advisories::run(command),
         Command::Build(args) => build::run(args),
         Command::Run(args) => run::run(args),
+        Command::Notebook(command) => notebook::run(command),
         Command::Replay(args) => run::replay(args),
         Command::Runs(command) => runs::run(command),
         Command::Executor(args) => executor::run(args),

@@ -1,7 +1,7 @@
 //! `kiln run NOTEBOOK.json`: preflight every cell (trusted signatures, pinned digests, not
 //! revoked, imports ⊆ grants ⊆ policy, limits), and run the notebook only when every cell
 //! passes; then a table of cells with their status, fuel, wall time, memory and a preview of
-//! each output (`--json`: the run's id and record). A blocked notebook runs nothing, lists
+//! each output (`--json`: the run's id, its record and every output, as text or base64). A blocked notebook runs nothing, lists
 //! every reason per cell, and exits 1.
 //!
 //! With `--executor URL` the notebook runs on a kiln executor (the one inside `kiln serve`, or
@@ -22,7 +22,7 @@ use kiln_executor::service::{Executor, ExecutorSettings, PreflightReport};
 use kiln_policy::Keyring;
 use kiln_policy::policy_file::Policy;
 use kiln_wire::errors::ExecutorErrorBody;
-use kiln_wire::runs::{BlockedBody, ReplayReport, RunEvent};
+use kiln_wire::runs::{BlockedBody, OutputBody, ReplayReport, RunEvent};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -48,7 +48,7 @@ pub(crate) struct RunArgs {
     /// Run deterministically (fixed clocks, randomness seeded with this), for replay.
     #[arg(long, value_name = "SEED")]
     seed: Option<u64>,
-    /// Print the run's id and record (or the preflight that blocked it) as JSON.
+    /// Print the run's id, record and outputs (or the preflight that blocked it) as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -109,7 +109,16 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
         }
         Outcome::Ran(finished) => {
             if args.json {
-                let value = serde_json::json!({"id": finished.id, "record": finished.record});
+                let outputs: BTreeMap<&String, OutputBody> = finished
+                    .outputs
+                    .iter()
+                    .map(|(cell, bytes)| (cell, OutputBody::of(bytes)))
+                    .collect();
+                let value = serde_json::json!({
+                    "id": finished.id,
+                    "record": finished.record,
+                    "outputs": outputs,
+                });
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 print_cells(&finished);
@@ -293,6 +302,26 @@ async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome
                 RunEvent::RunFinished { id, record } => {
                     if let Some(p) = &progress {
                         p.finish();
+                    }
+                    // A large output is not streamed: it is fetched by its digest.
+                    for cell in &record.cells {
+                        if let Some(digest) = cell.output
+                            && !outputs.contains_key(&cell.id)
+                        {
+                            let mut request = reqwest::Client::new()
+                                .get(format!("{}/v1/outputs/{digest}", url.trim_end_matches('/')));
+                            if let Some(token) = client.token() {
+                                request = request.header("Authorization", token);
+                            }
+                            let bytes = request
+                                .send()
+                                .await
+                                .and_then(reqwest::Response::error_for_status)
+                                .with_context(|| format!("fetching the output of {}", cell.id))?
+                                .bytes()
+                                .await?;
+                            outputs.insert(cell.id.clone(), bytes.to_vec());
+                        }
                     }
                     return Ok(Outcome::Ran(Finished {
                         id,

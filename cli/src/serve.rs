@@ -217,6 +217,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             },
         )));
     }
+    // The web app, on the same port as the APIs.
+    let more_routes = more_routes.merge(kiln_web::router());
     let limits = args.connections.limits();
     kiln_registry::serve_with(app, more_routes, listener, limits, async move {
         crate::process::shutdown_signal().await;

@@ -183,4 +183,9 @@ impl Fetcher {
     pub async fn revocations(&self) -> Result<Vec<u8>, FetchError> {
         self.get("/api/kiln/v1/revocations").await
     }
+
+    /// The registry's kernel catalogue (JSON), as it answered it.
+    pub async fn catalogue(&self) -> Result<Vec<u8>, FetchError> {
+        self.get("/api/kiln/v1/catalogue").await
+    }
 }

@@ -20,9 +20,11 @@
 pub mod api;
 pub mod auth;
 pub mod caches;
+pub mod datasets;
 pub mod fetch;
 pub mod metrics;
 pub mod notebook;
+pub mod notebooks;
 pub mod revocations;
 pub mod run;
 pub mod runtime;

@@ -55,6 +55,10 @@ pub struct KernelLock {
     /// The `.cwasm` digest, when pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwasm: Option<Digest>,
+    /// The version requirement the pin was resolved from (`kiln notebook lock --update` moves
+    /// the pin to the newest approved version within it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
 }
 
 /// A cell.
@@ -83,18 +87,60 @@ pub struct KernelCell {
     /// The input.
     pub input: Input,
     /// WASI imports granted (`MODULE.FUNCTION` or `MODULE.*`); the `kiln` host module is always
-    /// granted.
-    #[serde(default)]
-    pub grants: BTreeSet<String>,
-    /// Limits (default: [`DEFAULT_LIMITS`]).
+    /// granted. Left out, the cell grants what its module imports, within what the policy allows
+    /// (the module is pinned by the lock, so the grants are too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limits: Option<Limits>,
+    pub grants: Option<BTreeSet<String>>,
+    /// Limits; each one left out is its default in [`DEFAULT_LIMITS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<CellLimits>,
+}
+
+/// A cell's limits as written: any of them may be left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellLimits {
+    /// Fuel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Linear memory in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock time in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<u64>,
+    /// Output in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+}
+
+impl CellLimits {
+    /// These limits, each one left out taken from `defaults`.
+    pub fn or(self, defaults: Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.unwrap_or(defaults.fuel),
+            memory_bytes: self.memory_bytes.unwrap_or(defaults.memory_bytes),
+            wall_ms: self.wall_ms.unwrap_or(defaults.wall_ms),
+            output_bytes: self.output_bytes.unwrap_or(defaults.output_bytes),
+        }
+    }
+}
+
+impl From<Limits> for CellLimits {
+    fn from(limits: Limits) -> Self {
+        Self {
+            fuel: Some(limits.fuel),
+            memory_bytes: Some(limits.memory_bytes),
+            wall_ms: Some(limits.wall_ms),
+            output_bytes: Some(limits.output_bytes),
+        }
+    }
 }
 
 impl KernelCell {
-    /// The cell's limits.
+    /// The cell's limits, each one it leaves out at its default.
     pub fn limits(&self) -> Limits {
-        self.limits.unwrap_or(DEFAULT_LIMITS)
+        self.limits.unwrap_or_default().or(DEFAULT_LIMITS)
     }
 }
 
@@ -110,6 +156,8 @@ pub enum Input {
     Base64(String),
     /// The output of an earlier kernel cell, by id.
     From(String),
+    /// A dataset uploaded to the executor (`POST /v1/datasets`), by digest.
+    Blob(Digest),
 }
 
 /// What is wrong with a notebook, and where.
@@ -127,6 +175,18 @@ fn error(location: impl Into<String>, message: impl Into<String>) -> NotebookErr
         location: location.into(),
         message: message.into(),
     }
+}
+
+/// A lock entry that holds a requirement (or no digests) instead of an exact, pinned version.
+fn unlocked(name: &str, version: Option<&serde_json::Value>) -> NotebookError {
+    let version = version.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    error(
+        format!("kernels.{name}, field `version`"),
+        format!(
+            "{version} is not pinned to an exact approved version with its digests: \
+             `kiln notebook lock FILE` resolves it (the web app pins a kernel when it is picked)"
+        ),
+    )
 }
 
 fn valid_id(id: &str) -> bool {
@@ -189,6 +249,9 @@ impl Notebook {
         if let Some(kernels) = value.get("kernels").and_then(|k| k.as_object()) {
             for (name, lock) in kernels {
                 if let Err(err) = KernelLock::deserialize(lock) {
+                    if lock.get("wasm").is_none() && lock.get("version").is_some() {
+                        return Err(unlocked(name, lock.get("version")));
+                    }
                     return Err(error(format!("kernels.{name}"), err.to_string()));
                 }
             }
@@ -200,6 +263,14 @@ impl Notebook {
     }
 
     fn validate(&self) -> Result<(), NotebookError> {
+        for (name, lock) in &self.kernels {
+            if semver::Version::parse(&lock.version).is_err() {
+                return Err(unlocked(
+                    name,
+                    Some(&serde_json::Value::String(lock.version.clone())),
+                ));
+            }
+        }
         let mut seen = BTreeSet::new();
         for (index, cell) in self.cells.iter().enumerate() {
             let Cell::Kernel(cell) = cell else { continue };
@@ -237,7 +308,7 @@ impl Notebook {
                 }
                 _ => {}
             }
-            for grant in &cell.grants {
+            for grant in cell.grants.iter().flatten() {
                 if grant
                     .split_once('.')
                     .is_none_or(|(m, f)| m.is_empty() || f.is_empty())
@@ -248,9 +319,8 @@ impl Notebook {
                     ));
                 }
             }
-            if let Some(limits) = &cell.limits
-                && (limits.fuel == 0 || limits.wall_ms == 0)
-            {
+            let limits = cell.limits();
+            if limits.fuel == 0 || limits.wall_ms == 0 {
                 return Err(error(at("limits"), "fuel and wall_ms must be positive"));
             }
             if !seen.insert(cell.id.as_str()) {
@@ -275,13 +345,19 @@ impl Notebook {
 }
 
 impl Input {
-    /// The input's bytes; `outputs` holds earlier cells' outputs by id.
-    pub fn bytes(&self, outputs: &BTreeMap<String, Vec<u8>>) -> Option<Vec<u8>> {
+    /// The input's bytes; `outputs` holds earlier cells' outputs by id, and `dataset` reads an
+    /// uploaded dataset by digest.
+    pub fn bytes(
+        &self,
+        outputs: &BTreeMap<String, Vec<u8>>,
+        dataset: &dyn Fn(&Digest) -> Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
         match self {
             Input::Text(text) => Some(text.clone().into_bytes()),
             Input::Json(value) => Some(value.to_string().into_bytes()),
             Input::Base64(text) => base64::engine::general_purpose::STANDARD.decode(text).ok(),
             Input::From(id) => outputs.get(id).cloned(),
+            Input::Blob(digest) => dataset(digest),
         }
     }
 }
@@ -313,9 +389,62 @@ mod tests {
         assert_eq!(nb.kernel_cells().count(), 3);
         let outputs = BTreeMap::from([("one".to_owned(), b"x".to_vec())]);
         let cells: Vec<_> = nb.kernel_cells().collect();
-        assert_eq!(cells[1].input.bytes(&outputs).unwrap(), b"x");
-        assert_eq!(cells[2].input.bytes(&outputs).unwrap(), b"a\n1");
+        let none = |_: &Digest| None;
+        assert_eq!(cells[1].input.bytes(&outputs, &none).unwrap(), b"x");
+        assert_eq!(cells[2].input.bytes(&outputs, &none).unwrap(), b"a\n1");
         assert_eq!(cells[0].limits(), DEFAULT_LIMITS);
+        assert_eq!(cells[0].grants, None);
+    }
+
+    #[test]
+    fn each_limit_left_out_is_its_default() {
+        let bytes = notebook(serde_json::json!([
+            {"type": "kernel", "id": "one", "kernel": "csv", "entry": "describe", "input": {"text": ""},
+             "limits": {"wall_ms": 50}},
+        ]));
+        let nb = Notebook::parse(&bytes).unwrap();
+        let cell = nb.kernel_cells().next().unwrap();
+        assert_eq!(
+            cell.limits(),
+            Limits {
+                wall_ms: 50,
+                ..DEFAULT_LIMITS
+            }
+        );
+        // Written back as it was given: the defaults are not copied into the document.
+        let again = serde_json::to_value(&nb).unwrap();
+        assert_eq!(
+            again["cells"][0]["limits"],
+            serde_json::json!({"wall_ms": 50})
+        );
+    }
+
+    #[test]
+    fn a_requirement_in_the_lock_points_to_the_lock_command() {
+        for lock in [
+            serde_json::json!({"crate": "kernel-csv-stats", "version": "^0.2"}),
+            serde_json::json!({"crate": "kernel-csv-stats", "version": "^0.2", "wasm": format!("sha256:{}", "a".repeat(64))}),
+        ] {
+            let bytes = serde_json::to_vec(&serde_json::json!({
+                "kiln_notebook": 1, "kernels": {"csv": lock}, "cells": [],
+            }))
+            .unwrap();
+            let err = Notebook::parse(&bytes).unwrap_err();
+            assert_eq!(err.location, "kernels.csv, field `version`");
+            assert!(err.message.contains("kiln notebook lock"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_dataset_input_is_read_by_digest() {
+        let digest = Digest::of(b"rows");
+        let bytes = notebook(serde_json::json!([
+            {"type": "kernel", "id": "one", "kernel": "csv", "entry": "describe", "input": {"blob": digest}},
+        ]));
+        let nb = Notebook::parse(&bytes).unwrap();
+        let cell = nb.kernel_cells().next().unwrap();
+        let read = |d: &Digest| (*d == digest).then(|| b"rows".to_vec());
+        assert_eq!(cell.input.bytes(&BTreeMap::new(), &read).unwrap(), b"rows");
     }
 
     #[test]
@@ -367,7 +496,7 @@ mod tests {
         let err =
             Notebook::parse(br#"{"kiln_notebook": 2, "kernels": {}, "cells": []}"#).unwrap_err();
         assert!(err.to_string().contains("kiln_notebook"), "{err}");
-        let err = Notebook::parse(br#"{"kiln_notebook": 1, "kernels": {"k": {"crate": "c", "version": "1", "wasm": "md5:x"}}, "cells": []}"#).unwrap_err();
+        let err = Notebook::parse(br#"{"kiln_notebook": 1, "kernels": {"k": {"crate": "c", "version": "1.0.0", "wasm": "md5:x"}}, "cells": []}"#).unwrap_err();
         assert!(err.to_string().starts_with("kernels.k"), "{err}");
         assert!(Notebook::parse(&vec![b' '; MAX_NOTEBOOK_BYTES + 1]).is_err());
     }

@@ -65,6 +65,7 @@ pub fn run(
         &mut |_| {},
         &Cancel::default(),
         &RunBudget::UNLIMITED,
+        &|_| None,
     )
 }
 
@@ -110,7 +111,8 @@ fn over_budget(budget: &RunBudget) -> CellError {
     }
 }
 
-/// [`run`], telling `observe` as each cell starts and finishes; once `cancel` is set, the cell
+/// [`run`], telling `observe` as each cell starts and finishes, reading uploaded datasets with
+/// `dataset`; once `cancel` is set, the cell
 /// running stops and the rest do not start (each ends with the error `cancelled`). Each cell's
 /// limits are capped by what is left of `budget`; once the run reaches it, the cell that
 /// reached it and the rest end with the error `run-budget`.
@@ -127,6 +129,7 @@ pub fn run_observed(
     observe: &mut dyn FnMut(CellEvent<'_>),
     cancel: &Cancel,
     budget: &RunBudget,
+    dataset: &dyn Fn(&Digest) -> Option<Vec<u8>>,
 ) -> Result<RunResult, NotebookError> {
     let mut remaining = Remaining(*budget);
     let mut outputs_by_cell: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -147,7 +150,7 @@ pub fn run_observed(
             error: None,
             metrics: Metrics::default(),
         };
-        let Some(input) = cell.input.bytes(&outputs_by_cell) else {
+        let Some(input) = cell.input.bytes(&outputs_by_cell, dataset) else {
             record.error = Some(CellError {
                 code: "skipped".into(),
                 message: "the cell it takes its input from did not succeed".into(),
@@ -239,6 +242,7 @@ pub fn replay(
     kernels: &BTreeMap<String, LoadedKernel>,
     cancel: &Cancel,
     budget: &RunBudget,
+    dataset: &dyn Fn(&Digest) -> Option<Vec<u8>>,
 ) -> Result<Vec<ReplayedCell>, NotebookError> {
     for (name, digest) in &record.kernels {
         if kernels.get(name).map(|k| k.wasm) != Some(*digest) {
@@ -257,6 +261,7 @@ pub fn replay(
         &mut |_| {},
         cancel,
         budget,
+        dataset,
     )?;
     Ok(record
         .cells

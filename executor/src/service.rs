@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kiln_policy::Keyring;
 use kiln_policy::policy_file::Policy;
 use kiln_policy::preflight::{
     Attestation, CellContract, Pins, Preflight, PreflightInput, Reason, ReasonCode,
 };
+use kiln_policy::{Digest, Keyring};
 use kiln_wire::runs::CellStatus;
 pub use kiln_wire::runs::{CellPreflight, PreflightReport, ReplayReport};
 
@@ -23,8 +23,10 @@ use crate::caches::{ArtifactCache, ModuleCache};
 use crate::metrics::{CodeLabels, ExecutorMetrics};
 use crate::revocations::RevocationState;
 
+use crate::datasets::Datasets;
 use crate::fetch::{FetchError, Fetcher, KernelArtifacts};
-use crate::notebook::{Notebook, NotebookError};
+use crate::notebook::{Cell, Input, Notebook, NotebookError};
+use crate::notebooks::NotebookStore;
 use crate::run::{self, CellEvent, LoadedKernel, RunResult};
 use crate::runtime::{Cancel, Runtime, VerifiedBytes};
 use crate::store::{RunStore, StoredRun};
@@ -90,6 +92,8 @@ pub struct Executor {
     loaded: ModuleCache,
     revocations: RevocationState,
     store: RunStore,
+    notebooks: NotebookStore,
+    datasets: Datasets,
     /// Counters for `/metrics`.
     pub metrics: ExecutorMetrics,
     settings: ExecutorSettings,
@@ -103,7 +107,7 @@ impl std::fmt::Debug for Executor {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -121,6 +125,8 @@ impl Executor {
             &settings.data_dir.join("runs"),
             settings.policy.execution.retention,
         )?;
+        let notebooks = NotebookStore::open(&settings.data_dir.join("notebooks"))?;
+        let datasets = Datasets::open(&settings.data_dir.join("datasets"))?;
         let fetcher = Fetcher::new(
             &settings.registry,
             settings.registry_token.clone(),
@@ -142,6 +148,8 @@ impl Executor {
             loaded: ModuleCache::default(),
             revocations: RevocationState::default(),
             store,
+            notebooks,
+            datasets,
             metrics,
             settings,
         }))
@@ -150,6 +158,31 @@ impl Executor {
     /// The run store.
     pub fn store(&self) -> &RunStore {
         &self.store
+    }
+
+    /// The notebooks people keep here.
+    pub fn notebooks(&self) -> &NotebookStore {
+        &self.notebooks
+    }
+
+    /// The datasets people uploaded for cells to read.
+    pub fn datasets(&self) -> &Datasets {
+        &self.datasets
+    }
+
+    /// The registry's kernel catalogue (JSON), for notebook editors.
+    pub async fn catalogue(&self) -> Result<Vec<u8>, FetchError> {
+        self.fetcher.catalogue().await
+    }
+
+    /// The preflight, with the policy it decides under.
+    pub fn preflight(&self) -> &Preflight {
+        &self.preflight
+    }
+
+    /// Reads an uploaded dataset for a cell's input (`None` when it is gone or damaged).
+    fn dataset(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.datasets.get(digest).ok().flatten()
     }
 
     /// The settings it was started with.
@@ -206,6 +239,18 @@ impl Executor {
     /// every cell is allowed, loads the kernels so that [`Executor::execute`] can run them.
     pub async fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, ExecutorError> {
         let notebook = Notebook::parse(&bytes)?;
+        for (index, cell) in notebook.cells.iter().enumerate() {
+            if let Cell::Kernel(cell) = cell
+                && let Input::Blob(digest) = &cell.input
+                && !self.datasets.contains(digest)
+            {
+                return Err(NotebookError {
+                    location: format!("cell `{}` (#{}), field `input.blob`", cell.id, index + 1),
+                    message: format!("no dataset {digest} on this executor: upload it first"),
+                }
+                .into());
+            }
+        }
         self.revocations
             .refresh_if_changed(&self.fetcher, self.preflight.keyring())
             .await;
@@ -222,6 +267,7 @@ impl Executor {
         for cell in notebook.kernel_cells() {
             let lock = &notebook.kernels[&cell.kernel];
             let mut precompiled = false;
+            let mut grants = cell.grants.clone().unwrap_or_default();
             let reasons = match (&fetched[&cell.kernel], &revocations) {
                 (Err(FetchError::Revoked(message)), _) => vec![Reason {
                     code: ReasonCode::Revoked,
@@ -247,10 +293,14 @@ impl Executor {
                             json,
                         })
                         .collect();
+                    let cell_grants = cell.grants.clone().unwrap_or_else(|| {
+                        self.preflight.default_grants(&artifacts.manifest.imports)
+                    });
+                    grants = cell_grants.clone();
                     let decision = self.preflight.decide(&PreflightInput {
                         cell: &CellContract {
                             entry: cell.entry.clone(),
-                            grants: cell.grants.clone(),
+                            grants: cell_grants,
                             limits: cell.limits(),
                         },
                         manifest: &artifacts.manifest,
@@ -299,6 +349,8 @@ impl Executor {
                 allow: reasons.is_empty(),
                 reasons,
                 precompiled,
+                grants,
+                limits: cell.limits(),
             });
         }
         let allow = cells.iter().all(|c| c.allow);
@@ -385,6 +437,7 @@ impl Executor {
             observe,
             cancel,
             &self.settings.policy.execution.run_budget,
+            &|digest| self.dataset(digest),
         )?;
         if cancel.is_cancelled() {
             self.metrics.run("cancelled");
@@ -434,6 +487,7 @@ impl Executor {
             &prepared.kernels,
             cancel,
             &self.settings.policy.execution.run_budget,
+            &|digest| self.dataset(digest),
         )?;
         if cancel.is_cancelled() {
             return Err(ExecutorError::Cancelled);

@@ -147,15 +147,7 @@ impl RunStore {
 
     /// The blob `digest`, if stored and intact.
     pub fn blob(&self, digest: &Digest) -> io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.blob_path(digest)) {
-            Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
-            Ok(_) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("stored blob {digest} does not match its digest"),
-            )),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err),
-        }
+        read_verified(&self.blob_path(digest), digest)
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -646,5 +638,19 @@ mod tests {
         let reopened = RunStore::open(dir.path(), retention).unwrap();
         assert_eq!(reopened.len(), store.len());
         assert_eq!(reopened.get(&last.id).unwrap().unwrap(), last);
+    }
+}
+
+/// The file at `path` when it holds the bytes `digest` names; `None` when there is none, and an
+/// error when its bytes changed.
+pub(crate) fn read_verified(path: &Path, digest: &Digest) -> io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("stored {digest} does not match its digest"),
+        )),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::cfg::{ExecutionPolicy, Retention, RunBudget};
+pub use self::cfg::{ExecutionPolicy, FuelPrice, Retention, RunBudget};
 use crate::attest::{Expectation, Verified, Verifier};
 use crate::checks::wasm::{AllowedFunctions, WasmPolicy};
 pub use crate::codes::ReasonCode;
@@ -145,6 +145,34 @@ impl Preflight {
     /// The keyring.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// The execution policy decisions are made under.
+    pub fn execution(&self) -> &ExecutionPolicy {
+        &self.execution
+    }
+
+    /// The import rules decisions are made under.
+    pub fn wasm_policy(&self) -> &WasmPolicy {
+        &self.wasm
+    }
+
+    /// What a cell that names no grants grants: each of `imports` (outside the host module)
+    /// that the policy allows, as `MODULE.FUNCTION`. An import the policy does not allow stays
+    /// ungranted, so preflight names it.
+    pub fn default_grants(&self, imports: &[crate::checks::wasm::Import]) -> BTreeSet<String> {
+        imports
+            .iter()
+            .filter(|import| import.module != HOST_MODULE)
+            .filter(
+                |import| match self.wasm.allowed_imports.get(&import.module) {
+                    Some(AllowedFunctions::All(_)) => true,
+                    Some(AllowedFunctions::Only(names)) => names.contains(&import.name),
+                    None => false,
+                },
+            )
+            .map(|import| format!("{}.{}", import.module, import.name))
+            .collect()
     }
 
     /// The verified statement in `attestation` (signature and key only; the caller checks kind

@@ -478,4 +478,9 @@ fn a_crate_the_registry_accepts_is_audited_built_and_read_whatever_its_size() {
     assert!(out.status.success(), "{}{text}", stderr(&out));
     assert!(text.contains("bulky: 0.1.0 -> 0.2.0"), "{text}");
     assert!(text.contains("b/src/lib.rs"), "{text}");
+    // The 100 MiB of zeros is named with its size, not diffed line by line.
+    assert!(
+        text.contains("Binary files a/data.bin and b/data.bin differ (0 -> 104857600 bytes)"),
+        "{text}"
+    );
 }

@@ -1,8 +1,8 @@
 //! The admin's command line against a real server: `kiln review list|show|diff|approve|reject|
 //! export-vet`, `kiln token`, `kiln revoke`, plain tables when piped, `--help` pinned by
 //! snapshots, and bad input (a wrong URL, a server that is down, an expired token, approving
-//! what is not built, revoking twice, a diff with nothing to diff against) answered with one
-//! clear line and exit code 1, never a stack trace.
+//! what is not built, revoking twice) answered with one clear line and exit code 1, never a
+//! stack trace; a first version's diff shows it whole.
 
 use std::process::{Command, Output};
 
@@ -91,16 +91,20 @@ fn admins_review_revoke_and_manage_tokens_from_the_command_line() {
     let diff = stdout(&out);
     assert!(diff.contains("gauge: 1.0.0 -> 1.1.0"), "{diff}");
     assert!(diff.contains("! new dependency: needle-dep"), "{diff}");
-    assert!(diff.contains("! build.rs changed"), "{diff}");
+    // A build script 1.0.0 did not have is new, not changed.
+    assert!(diff.contains("! build.rs added"), "{diff}");
     assert!(
         diff.contains("src/lib.rs: 1 added lines with `unsafe`"),
         "{diff}"
     );
     assert!(diff.contains("+pub fn level() -> u8 { unsafe"), "{diff}");
-    refused(
-        &kiln(&server.url, &admin, &["review", "diff", "gauge@1.0.0"]),
-        "no approved version before 1.0.0",
-    );
+    // A first version is read whole: every file new.
+    let out = kiln(&server.url, &admin, &["review", "diff", "gauge@1.0.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(diff.contains("gauge: nothing -> 1.0.0"), "{diff}");
+    assert!(diff.contains("! first version"), "{diff}");
+    assert!(diff.contains("+++ b/src/lib.rs"), "{diff}");
 
     // Reject, then cargo-vet export of what is approved.
     let out = kiln(

@@ -6,6 +6,7 @@
 mod abi;
 mod abuse;
 mod audit;
+mod browser;
 mod build;
 mod cli_attest;
 mod cli_audit;

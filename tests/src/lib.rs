@@ -1,11 +1,12 @@
 //! Helpers for kiln's end-to-end tests: where the workspace is, the real `kiln` binary, the
-//! example kernels built for `wasm32-wasip1`, a minimal ABI v1 host, and Node.js for the
-//! interop tests.
+//! example kernels built for `wasm32-wasip1`, a minimal ABI v1 host, Node.js for the interop
+//! tests, and headless Chromium for the web app's.
 
 #![forbid(unsafe_code)]
 
 pub mod abi_host;
 pub mod advisories;
+pub mod browser;
 pub mod cargo;
 pub mod cli;
 pub mod crate_file;

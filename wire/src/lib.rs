@@ -17,6 +17,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod catalogue;
+pub mod diff;
 pub mod errors;
 pub mod features;
 pub mod review;

@@ -1,9 +1,9 @@
 //! The executor's answers: a notebook's preflight, run records, outputs and replays.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kiln_policy::Digest;
-use kiln_policy::preflight::Reason;
+use kiln_policy::preflight::{Limits, Reason};
 use serde::{Deserialize, Serialize};
 
 /// One kernel cell's preflight.
@@ -20,6 +20,13 @@ pub struct CellPreflight {
     pub reasons: Vec<Reason>,
     /// Whether the signed `.cwasm` is used (else the verified `.wasm` is compiled here).
     pub precompiled: bool,
+    /// What the cell grants: its own `grants`, or, when it names none, what its module imports
+    /// within what the policy allows.
+    #[serde(default)]
+    pub grants: BTreeSet<String>,
+    /// The limits it runs under, each one it leaves out at its default.
+    #[schema(value_type = Object)]
+    pub limits: Limits,
 }
 
 /// A notebook's preflight: it runs only when every kernel cell is allowed.
@@ -139,6 +146,26 @@ pub struct OutputBody {
     /// The output in base64 (when it is not UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base64: Option<String>,
+}
+
+impl OutputBody {
+    /// The output `bytes`: as text when they are UTF-8, else in base64.
+    pub fn of(bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        let digest = Digest::of(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self {
+                digest,
+                text: Some(text.to_owned()),
+                base64: None,
+            },
+            Err(_) => Self {
+                digest,
+                text: None,
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            },
+        }
+    }
 }
 
 /// A finished run: its id, its record and its outputs.

@@ -172,12 +172,4 @@ mod tests {
         assert!(split_target("a").is_err());
         assert!(split_target("@1").is_err());
     }
-
-    #[test]
-    fn new_dependencies_come_from_both_tables() {
-        let manifest =
-            b"[package]\nname='x'\n[dependencies]\nserde='1'\n[build-dependencies]\ncc='1'\n"
-                .to_vec();
-        assert_eq!(diff::dependency_names(Some(&manifest)), ["cc", "serde"]);
-    }
 }

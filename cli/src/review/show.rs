@@ -81,6 +81,9 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
                     "  {} ({} bytes), wasmtime {}, in {}",
                     kernel.wasm, kernel.wasm_size, kernel.wasmtime_version, build.isolation
                 );
+                if let Some(cwasm) = kernel.cwasm {
+                    println!("  cwasm: {cwasm}");
+                }
                 let imports: Vec<String> = kernel
                     .imports
                     .iter()

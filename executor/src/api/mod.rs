@@ -9,6 +9,7 @@
 
 mod admission;
 pub mod error;
+pub mod notebooks;
 mod streaming;
 
 use std::sync::Arc;
@@ -21,7 +22,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use kiln_http::RequestId;
 use kiln_policy::Digest;
 use kiln_wire::runs::{BlockedBody, OutputBody, RunBody};
@@ -132,6 +132,24 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .route("/v1/runs/{id}", get(show_run))
         .route("/v1/runs/{id}/replay", post(replay))
         .route("/v1/outputs/{digest}", get(output))
+        .route("/v1/notebooks", get(notebooks::list))
+        .route(
+            "/v1/notebooks/{id}",
+            get(notebooks::show).put(notebooks::save),
+        )
+        .route("/v1/notebooks/{id}/versions", get(notebooks::versions))
+        .route(
+            "/v1/notebooks/{id}/versions/{digest}",
+            get(notebooks::version),
+        )
+        .route("/v1/notebooks/{id}/runs", get(notebooks::runs))
+        .route("/v1/policy", get(notebooks::policy))
+        .route("/v1/catalogue", get(notebooks::catalogue))
+        .route(
+            "/v1/datasets",
+            // Streamed to disk under the policy's own limit.
+            post(notebooks::upload_dataset).layer(DefaultBodyLimit::disable()),
+        )
         .layer(limit)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
@@ -143,10 +161,10 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         ))
 }
 
-/// A caller whose token the registry accepts with the `run` scope. An extractor of the request's
-/// head, so it is checked before the body is read: a caller without a token learns nothing of
-/// what a notebook must look like, and costs no body buffering.
-pub(crate) struct Runner;
+/// A caller whose token the registry accepts with the `run` scope, by login. An extractor of the
+/// request's head, so it is checked before the body is read: a caller without a token learns
+/// nothing of what a notebook must look like, and costs no body buffering.
+pub(crate) struct Runner(pub String);
 
 impl FromRequestParts<Arc<ApiState>> for Runner {
     type Rejection = ApiError;
@@ -155,16 +173,15 @@ impl FromRequestParts<Arc<ApiState>> for Runner {
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, ApiError> {
-        caller(state, &parts.headers).await.map(|()| Runner)
+        caller(state, &parts.headers).await.map(Runner)
     }
 }
 
-async fn caller(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
+async fn caller(state: &ApiState, headers: &HeaderMap) -> ApiResult<String> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    state.tokens.check(token).await?;
-    Ok(())
+    Ok(state.tokens.check(token).await?)
 }
 
 /// `POST /v1/preflight`: the notebook's preflight, cell by cell; nothing runs.
@@ -184,22 +201,8 @@ pub(crate) async fn preflight(
 pub(crate) struct RunParams {
     /// Run deterministically (fixed clocks, randomness seeded with this), so that it replays.
     seed: Option<u64>,
-}
-
-/// An output, as text when it is UTF-8, else base64.
-pub(crate) fn output_body(digest: Digest, bytes: &[u8]) -> OutputBody {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => OutputBody {
-            digest,
-            text: Some(text.to_owned()),
-            base64: None,
-        },
-        Err(_) => OutputBody {
-            digest,
-            text: None,
-            base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        },
-    }
+    /// A stored notebook (`/v1/notebooks/{id}`) whose run history lists this run.
+    notebook: Option<String>,
 }
 
 fn run_body(stored: &StoredRun, output: impl Fn(&Digest) -> Option<Vec<u8>>) -> RunBody {
@@ -208,9 +211,8 @@ fn run_body(stored: &StoredRun, output: impl Fn(&Digest) -> Option<Vec<u8>>) -> 
         .cells
         .iter()
         .filter_map(|cell| {
-            let digest = cell.output?;
-            let bytes = output(&digest)?;
-            Some((cell.id.clone(), output_body(digest, &bytes)))
+            let bytes = output(&cell.output?)?;
+            Some((cell.id.clone(), OutputBody::of(&bytes)))
         })
         .collect();
     RunBody {
@@ -251,14 +253,21 @@ fn wants_ndjson(headers: &HeaderMap) -> bool {
         (status = 503, description = "busy; see Retry-After")))]
 pub(crate) async fn create_run(
     State(state): State<Arc<ApiState>>,
-    _runner: Runner,
+    Runner(login): Runner,
     Query(params): Query<RunParams>,
     Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    let history = params.notebook.map(|notebook| (notebook, login));
     if wants_ndjson(&headers) {
-        return Ok(streaming::stream_run(state, body.to_vec(), params.seed, id));
+        return Ok(streaming::stream_run(
+            state,
+            body.to_vec(),
+            params.seed,
+            history,
+            id,
+        ));
     }
     let admitted = admission::admit(&state).await?;
     let prepared = state.executor.prepare(body.to_vec()).await?;
@@ -276,6 +285,9 @@ pub(crate) async fn create_run(
     })
     .await?;
     cancel.disarm();
+    if let Some((notebook, login)) = &history {
+        notebooks::note_run(&state, notebook, login, &stored);
+    }
     Ok(Json(run_body(&stored, |d| result.outputs.get(d).cloned())).into_response())
 }
 
@@ -354,8 +366,30 @@ pub(crate) async fn output(
         title = "kiln executor API",
         description = "Preflight and run notebooks of signed WebAssembly kernels, fetch stored runs and outputs, and replay runs deterministically. Every request needs a registry token with the `run` scope."
     ),
-    paths(preflight, create_run, show_run, replay, output),
+    paths(
+        preflight,
+        create_run,
+        show_run,
+        replay,
+        output,
+        notebooks::list,
+        notebooks::show,
+        notebooks::save,
+        notebooks::versions,
+        notebooks::version,
+        notebooks::runs,
+        notebooks::upload_dataset,
+        notebooks::policy,
+        notebooks::catalogue
+    ),
     components(schemas(
+        notebooks::NotebookDocument,
+        notebooks::SaveNotebook,
+        notebooks::DatasetCreated,
+        notebooks::PolicyView,
+        crate::notebooks::NotebookVersion,
+        crate::notebooks::NotebookSummary,
+        crate::notebooks::NotebookRun,
         PreflightReport,
         crate::service::CellPreflight,
         RunBody,

@@ -9,16 +9,19 @@ use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::Response;
 use kiln_http::RequestId;
-use kiln_policy::Digest;
-use kiln_wire::runs::RunEvent;
+use kiln_wire::runs::{OutputBody, RunEvent};
 
 use super::error::ApiError;
-use super::{ApiState, admission, output_body};
+use super::{ApiState, admission};
 use crate::run::CellEvent;
 use crate::runtime::Cancel;
 
 /// Outputs are streamed in chunks of at most this many bytes.
 const OUTPUT_CHUNK: usize = 16 * 1024;
+
+/// A larger output is not streamed: its `cell-finished` names its digest, and a client fetches
+/// it from `GET /v1/outputs/{digest}` when it wants it.
+pub(super) const MAX_STREAMED_OUTPUT: usize = 256 * 1024;
 
 fn event_line(event: &RunEvent) -> Bytes {
     let mut line = serde_json::to_vec(event).expect("events serialise");
@@ -55,9 +58,9 @@ fn cell_event_lines(event: CellEvent<'_>) -> Vec<Bytes> {
         })],
         CellEvent::Finished { record, output } => {
             let mut lines = Vec::new();
-            if let Some(output) = output {
+            if let Some(output) = output.filter(|o| o.len() <= MAX_STREAMED_OUTPUT) {
                 for (n, chunk) in output.chunks(OUTPUT_CHUNK).enumerate() {
-                    let body = output_body(Digest::of(chunk), chunk);
+                    let body = OutputBody::of(chunk);
                     lines.push(event_line(&RunEvent::Output {
                         cell: record.id.clone(),
                         chunk: n,
@@ -74,11 +77,13 @@ fn cell_event_lines(event: CellEvent<'_>) -> Vec<Bytes> {
     }
 }
 
-/// Runs `notebook` and streams its events.
+/// Runs `notebook` and streams its events; `history` is a stored notebook's id and the caller,
+/// when the run goes in that notebook's history.
 pub(super) fn stream_run(
     state: Arc<ApiState>,
     notebook: Vec<u8>,
     seed: Option<u64>,
+    history: Option<(String, String)>,
     id: RequestId,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
@@ -143,10 +148,15 @@ pub(super) fn stream_run(
         })
         .await;
         let line = match finished {
-            Ok(Ok((stored, _))) => RunEvent::RunFinished {
-                id: stored.id,
-                record: stored.record,
-            },
+            Ok(Ok((stored, _))) => {
+                if let Some((notebook, login)) = &history {
+                    super::notebooks::note_run(&state, notebook, login, &stored);
+                }
+                RunEvent::RunFinished {
+                    id: stored.id,
+                    record: stored.record,
+                }
+            }
             Ok(Err(err)) => error_event(&ApiError::from(err), &id),
             Err(err) => error_event(&ApiError::internal(err), &id),
         };

@@ -25,6 +25,15 @@ pub(crate) struct RawExecution {
     run_store_max_runs: u64,
     require: Vec<Spanned<String>>,
     revocation_max_age_secs: u64,
+    max_dataset_bytes: u64,
+    fuel_price: Option<RawFuelPrice>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFuelPrice {
+    per_billion: f64,
+    currency: String,
 }
 
 impl Default for RawExecution {
@@ -46,12 +55,14 @@ impl Default for RawExecution {
                 Spanned::new(0..0, "review".into()),
             ],
             revocation_max_age_secs: 3600,
+            max_dataset_bytes: 256 * 1024 * 1024,
+            fuel_price: None,
         }
     }
 }
 
 /// What a cell may use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionPolicy {
     /// Fuel per cell.
     pub max_fuel: u64,
@@ -69,6 +80,26 @@ pub struct ExecutionPolicy {
     pub require: BTreeSet<StatementKind>,
     /// The oldest revocation list the executor accepts.
     pub revocation_max_age_secs: u64,
+    /// The largest dataset a person may upload to the executor for cells to read.
+    pub max_dataset_bytes: u64,
+    /// What fuel costs, when the deployment puts a price on it (shown with each cell's telemetry).
+    pub fuel_price: Option<FuelPrice>,
+}
+
+/// The price of fuel: `per_billion` units of `currency` for 10⁹ fuel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FuelPrice {
+    /// The price of 10⁹ fuel.
+    pub per_billion: f64,
+    /// The currency or unit the price is in (`EUR`, `credits`, …).
+    pub currency: String,
+}
+
+impl FuelPrice {
+    /// The cost of `fuel`.
+    pub fn cost(&self, fuel: u64) -> f64 {
+        fuel as f64 / 1e9 * self.per_billion
+    }
 }
 
 /// What one run may use in all: a notebook of many cells stops with the error `run-budget` when
@@ -133,6 +164,22 @@ impl RawExecution {
                 })?;
             require.insert(parsed);
         }
+        let fuel_price = match self.fuel_price {
+            Some(price) if !(price.per_billion.is_finite() && price.per_billion >= 0.0) => {
+                return Err(at(
+                    0..0,
+                    "`fuel_price.per_billion` must be a number ≥ 0".into(),
+                ));
+            }
+            Some(price) if price.currency.trim().is_empty() => {
+                return Err(at(0..0, "`fuel_price.currency` must not be empty".into()));
+            }
+            Some(price) => Some(FuelPrice {
+                per_billion: price.per_billion,
+                currency: price.currency,
+            }),
+            None => None,
+        };
         Ok(ExecutionPolicy {
             max_fuel: self.max_fuel,
             max_memory_bytes: self.max_memory_bytes,
@@ -151,6 +198,8 @@ impl RawExecution {
             },
             require,
             revocation_max_age_secs: self.revocation_max_age_secs,
+            max_dataset_bytes: self.max_dataset_bytes,
+            fuel_price,
         })
     }
 }

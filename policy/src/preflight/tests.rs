@@ -332,3 +332,22 @@ fn forged_revocation_lists_are_refused() {
     let err = RevocationList::verify(&verifier, json.as_bytes()).unwrap_err();
     assert!(err.to_string().contains("digest of its entries"), "{err}");
 }
+
+#[test]
+fn a_cell_without_grants_grants_its_imports_within_the_policy() {
+    let mut world = world();
+    let mut imports = world.manifest.imports.clone();
+    imports.push(Import {
+        module: "wasi_snapshot_preview1".into(),
+        name: "sock_accept".into(),
+        kind: "func".into(),
+    });
+    let grants = world.preflight.default_grants(&imports);
+    // The host module needs no grant; a function the policy does not allow is not granted.
+    assert_eq!(
+        grants,
+        BTreeSet::from(["wasi_snapshot_preview1.fd_write".to_owned()])
+    );
+    world.cell.grants = world.preflight.default_grants(&world.manifest.imports);
+    assert!(world.decide().allow);
+}

@@ -5,6 +5,7 @@
 pub mod advisories;
 mod artifacts;
 mod cargo;
+mod catalogue;
 mod closures;
 pub mod error;
 mod events;
@@ -68,6 +69,10 @@ pub fn router(app: AppState) -> Router {
             get(submissions::crate_file),
         )
         .route(
+            "/api/kiln/v1/submissions/{name}/{version}/diff",
+            get(submissions::diff),
+        )
+        .route(
             "/api/kiln/v1/submissions/{name}/{version}/approve",
             post(submissions::approve),
         )
@@ -88,6 +93,7 @@ pub fn router(app: AppState) -> Router {
             post(submissions::curate),
         )
         .route("/api/kiln/v1/artifacts/{digest}", get(artifacts::artifact))
+        .route("/api/kiln/v1/catalogue", get(catalogue::list))
         .route("/api/kiln/v1/imports", post(imports::import))
         .route(
             "/api/kiln/v1/revocations",

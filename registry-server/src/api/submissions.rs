@@ -64,6 +64,29 @@ pub(crate) async fn crate_file(
     Ok(([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response())
 }
 
+/// Which version a diff compares with.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct DiffQuery {
+    /// The version to compare with (default: the newest approved version before it; a first
+    /// version is compared with nothing).
+    against: Option<String>,
+}
+
+/// `GET /api/kiln/v1/submissions/{name}/{version}/diff`: the source diff a reviewer reads, with
+/// new dependencies, imports, build scripts and `unsafe` called out (review scope).
+#[utoipa::path(get, path = "/api/kiln/v1/submissions/{name}/{version}/diff", params(DiffQuery),
+    responses((status = 200, body = kiln_wire::diff::SourceDiff), (status = 401), (status = 403), (status = 404)))]
+pub(crate) async fn diff(
+    State(app): State<AppState>,
+    _: Need<scope::Review>,
+    Path((name, version)): Path<(String, String)>,
+    Query(query): Query<DiffQuery>,
+) -> ApiResult<Json<kiln_wire::diff::SourceDiff>> {
+    Ok(Json(
+        crate::review::diff::source_diff(&app, &name, &version, query.against).await?,
+    ))
+}
+
 /// `POST /api/kiln/v1/submissions/{name}/{version}/approve`: puts a built version in the index.
 /// Every dependency from this registry must already have an approved version.
 #[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/approve", request_body = Approval, responses((status = 200, body = Decided), (status = 409)))]

@@ -24,6 +24,7 @@ use crate::publish::submit::rfc3339;
 use crate::tokens::Authenticated;
 
 pub mod closure;
+pub mod diff;
 mod rule;
 
 /// Approves built `name@version`: it enters the index, for the features its round covers.

@@ -1,8 +1,10 @@
 //! Mandelbrot tiles: escape-time iteration counts over a rectangle of the complex plane.
 //!
-//! Both entries take JSON `{"width": 64, "height": 32, "center": [-0.5, 0.0], "span": 3.0,
+//! Every entry takes JSON `{"width": 64, "height": 32, "center": [-0.5, 0.0], "span": 3.0,
 //! "max_iter": 100}` (every field optional). `tile` answers the iteration counts as JSON rows,
-//! ready to plot; `ascii` renders the same tile as text.
+//! ready to plot; `ascii` renders the same tile as text; `png` paints it as a PNG picture.
+
+mod png;
 
 use kiln_kernel::json::Value;
 use kiln_kernel::{Error, Input, Output};
@@ -10,6 +12,7 @@ use kiln_kernel::{Error, Input, Output};
 kiln_kernel::kernel! {
     entry tile(input: "application/json", output: "application/json") => tile;
     entry ascii(input: "application/json", output: "text/plain") => ascii;
+    entry png(input: "application/json", output: "image/png") => picture;
 }
 
 /// The largest tile side accepted, so that one request cannot ask for unbounded work.
@@ -146,6 +149,35 @@ pub fn ascii(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
     Ok(())
 }
 
+/// The tile as a PNG picture: the set in black, escaping points from deep blue to white by how
+/// long they take to escape.
+pub fn picture(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
+    let tile = Tile::from_request(&input.json_value()?)?;
+    let mut rgb = Vec::with_capacity(tile.width * tile.height * 3);
+    for y in 0..tile.height {
+        for x in 0..tile.width {
+            let n = tile.iterations(x, y, 1.0);
+            if n >= tile.max_iter {
+                rgb.extend_from_slice(&[0, 0, 0]);
+            } else {
+                // A square root spreads the few long escapes near the set over the colours.
+                let t = (f64::from(n) / f64::from(tile.max_iter)).sqrt();
+                let channel = |from: f64, to: f64| (from + (to - from) * t).round() as u8;
+                rgb.extend_from_slice(&[
+                    channel(10.0, 255.0),
+                    channel(20.0, 240.0),
+                    channel(90.0, 200.0),
+                ]);
+            }
+        }
+    }
+    out.write_bytes(&png::encode_rgb(
+        tile.width as u32,
+        tile.height as u32,
+        &rgb,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +219,14 @@ mod tests {
         assert!(out.lines().all(|l| l.len() == 40));
         assert!(out.contains('@'), "the set itself is drawn:\n{out}");
         assert!(out.contains(' '), "escaping points are drawn:\n{out}");
+    }
+
+    #[test]
+    fn png_paints_the_tile() {
+        let out = testing::run(picture, br#"{"width":16,"height":8}"#).unwrap();
+        assert_eq!(&out[..8], b"\x89PNG\r\n\x1a\n");
+        // IHDR: the width and height asked for.
+        assert_eq!(&out[16..24], &[0, 0, 0, 16, 0, 0, 0, 8]);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! - `top` takes JSON `{"text": "...", "limit": 10, "min_length": 1, "stopwords": ["the"]}`
 //!   (only `text` is required) and answers the most frequent words as JSON.
-//! - `counts` takes plain text and streams every word with its count as tab-separated lines,
-//!   most frequent first: its output can be far larger than what a kernel would buffer.
+//! - `counts` takes plain text and streams every word with its count as CSV (a `word,count`
+//!   header, then one row per word, most frequent first): its output can be far larger than
+//!   what a kernel would buffer, and it is what `kernel-csv-stats` describes.
 //!
 //! Words are runs of letters, digits and apostrophes, compared in lowercase.
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 kiln_kernel::kernel! {
     entry top(input: "application/json", output: "application/json",
               schema: r#"{"type":"object","required":["text"],"properties":{"text":{"type":"string"},"limit":{"type":"integer","minimum":1},"min_length":{"type":"integer","minimum":1},"stopwords":{"type":"array","items":{"type":"string"}}}}"#) => top;
-    entry counts(input: "text/plain", output: "text/tab-separated-values") => counts;
+    entry counts(input: "text/plain", output: "text/csv") => counts;
 }
 
 /// What `top` is asked.
@@ -74,10 +75,12 @@ pub fn top(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
     out.json(&Answer { total_words, top })
 }
 
-/// Every word and its count, one `word<TAB>count` line each, most frequent first.
+/// Every word and its count as CSV, most frequent first. Words are letters, digits and
+/// apostrophes, so no field needs quoting.
 pub fn counts(input: Input<'_>, out: &mut Output) -> Result<(), Error> {
+    out.write_str("word,count\n")?;
     for (word, count) in rank(input.text()?) {
-        out.write_fmt(format_args!("{word}\t{count}\n"))?;
+        out.write_fmt(format_args!("{word},{count}\n"))?;
     }
     Ok(())
 }
@@ -121,10 +124,11 @@ mod tests {
     fn counts_streams_every_word() {
         let out = testing::run_text(counts, TEXT).unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "the\t3");
-        assert_eq!(lines[1], "cat\t2");
-        assert!(lines.contains(&"dog's\t1"));
-        assert_eq!(lines.len(), 8);
+        assert_eq!(lines[0], "word,count");
+        assert_eq!(lines[1], "the,3");
+        assert_eq!(lines[2], "cat,2");
+        assert!(lines.contains(&"dog's,1"));
+        assert_eq!(lines.len(), 9);
     }
 
     #[test]

@@ -1,0 +1,242 @@
+//! `kiln notebook lock FILE [--update]`: pins each kernel of a notebook's lock to an exact
+//! approved version with its `.wasm` and `.cwasm` digests, from the registry's catalogue. A lock
+//! entry may hold a version requirement (`"version": "^0.2"`), or a version without digests;
+//! either is resolved to the newest approved, unrevoked version that satisfies it, and the
+//! requirement is kept beside the pin. `--update` moves every pin to the newest approved version
+//! within its requirement (an exact version `V` without one is taken as `^V`, as Cargo does)
+//! and prints what changed.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use kiln_wire::catalogue::CatalogueEntry;
+use serde_json::Value;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotebookCommand {
+    /// Pin the notebook's kernels to approved versions and their digests.
+    Lock(LockArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LockArgs {
+    /// The notebook (JSON, docs/notebook.md); rewritten in place.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Move every pin to the newest approved version within its requirement.
+    #[arg(long)]
+    update: bool,
+    #[command(flatten)]
+    connection: crate::client::Connection,
+}
+
+pub(crate) fn run(command: NotebookCommand) -> Result<()> {
+    match command {
+        NotebookCommand::Lock(args) => lock_file(&args),
+    }
+}
+
+/// A pin that changed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    kernel: String,
+    krate: String,
+    before: Option<String>,
+    after: String,
+}
+
+fn lock_file(args: &LockArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let mut doc: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", args.file.display()))?;
+    let client = crate::client::Client::new(&args.connection)?;
+    let catalogue: Vec<CatalogueEntry> = tokio::runtime::Runtime::new()?
+        .block_on(client.get_json("/api/kiln/v1/catalogue"))
+        .context("reading the registry's kernel catalogue")?;
+    let changes = lock(&mut doc, &catalogue, args.update)?;
+    let mut out = serde_json::to_string_pretty(&doc)?;
+    out.push('\n');
+    if out != text {
+        std::fs::write(&args.file, out)
+            .with_context(|| format!("writing {}", args.file.display()))?;
+    }
+    if changes.is_empty() {
+        println!("every kernel is pinned to the newest approved version it allows");
+    }
+    for change in &changes {
+        match &change.before {
+            Some(before) => println!(
+                "{}: {} {before} -> {}",
+                change.kernel, change.krate, change.after
+            ),
+            None => println!(
+                "{}: {} pinned to {}",
+                change.kernel, change.krate, change.after
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Pins every kernel of `doc`'s lock from `catalogue`; answers what changed.
+pub(crate) fn lock(
+    doc: &mut Value,
+    catalogue: &[CatalogueEntry],
+    update: bool,
+) -> Result<Vec<Change>> {
+    let Some(kernels) = doc.get_mut("kernels").and_then(Value::as_object_mut) else {
+        bail!("the notebook has no `kernels` lock");
+    };
+    let mut changes = Vec::new();
+    for (name, entry) in kernels.iter_mut() {
+        let Some(entry) = entry.as_object_mut() else {
+            bail!("kernels.{name} is not an object");
+        };
+        let krate = entry
+            .get("crate")
+            .and_then(Value::as_str)
+            .with_context(|| format!("kernels.{name} names no `crate`"))?
+            .to_owned();
+        let version = entry
+            .get("version")
+            .and_then(Value::as_str)
+            .with_context(|| format!("kernels.{name} names no `version`"))?
+            .to_owned();
+        let exact = semver::Version::parse(&version).ok();
+        let pinned = exact.is_some() && entry.contains_key("wasm");
+        if pinned && !update {
+            continue;
+        }
+        let requirement = match (entry.get("requirement").and_then(Value::as_str), &exact) {
+            (Some(requirement), _) => requirement.to_owned(),
+            (None, Some(exact)) if update => format!("^{exact}"),
+            (None, Some(exact)) => format!("={exact}"),
+            (None, None) => version.clone(),
+        };
+        let req = semver::VersionReq::parse(&requirement).with_context(|| {
+            format!("kernels.{name}: `{requirement}` is not a version requirement")
+        })?;
+        let chosen = catalogue
+            .iter()
+            .filter(|c| c.krate == krate && c.revoked.is_none())
+            .filter_map(|c| Some((semver::Version::parse(&c.version).ok()?, c)))
+            .filter(|(v, _)| req.matches(v))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, c)| c)
+            .with_context(|| {
+                format!(
+                    "kernels.{name}: no approved, unrevoked version of {krate} matches `{requirement}`"
+                )
+            })?;
+        let wasm = Value::String(chosen.kernel.wasm.to_string());
+        let changed = entry.get("version").and_then(Value::as_str) != Some(&chosen.version)
+            || entry.get("wasm") != Some(&wasm);
+        entry.insert("version".into(), Value::String(chosen.version.clone()));
+        entry.insert("wasm".into(), wasm);
+        match chosen.kernel.cwasm {
+            Some(cwasm) => entry.insert("cwasm".into(), Value::String(cwasm.to_string())),
+            None => entry.remove("cwasm"),
+        };
+        if exact.is_none() || entry.contains_key("requirement") {
+            entry.insert("requirement".into(), Value::String(requirement));
+        }
+        if changed {
+            changes.push(Change {
+                kernel: name.clone(),
+                krate: krate.clone(),
+                before: pinned.then_some(version),
+                after: chosen.version.clone(),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use kiln_policy::Digest;
+    use kiln_wire::submissions::KernelBuild;
+
+    use super::*;
+
+    fn entry(krate: &str, version: &str, revoked: bool) -> CatalogueEntry {
+        CatalogueEntry {
+            krate: krate.into(),
+            version: version.into(),
+            published_by: "ada".into(),
+            published_at: 0,
+            kernel: KernelBuild {
+                wasm: Digest::of(format!("{krate}@{version}").as_bytes()),
+                cwasm: Some(Digest::of(format!("{krate}@{version}.cwasm").as_bytes())),
+                wasm_size: 1,
+                imports: Vec::new(),
+                exports: Vec::new(),
+                entries: Vec::new(),
+                wasmtime_version: "48".into(),
+                compatibility_hash: "x".into(),
+            },
+            audit: None,
+            reviews: Vec::new(),
+            statements: Vec::new(),
+            revoked: revoked.then(|| "incident".to_owned()),
+        }
+    }
+
+    fn catalogue() -> Vec<CatalogueEntry> {
+        vec![
+            entry("kernel-csv-stats", "0.1.0", false),
+            entry("kernel-csv-stats", "0.2.0", false),
+            entry("kernel-csv-stats", "0.2.1", false),
+            entry("kernel-csv-stats", "0.2.2", true),
+            entry("kernel-csv-stats", "0.3.0", false),
+        ]
+    }
+
+    #[test]
+    fn a_requirement_resolves_to_the_newest_unrevoked_match() {
+        let mut doc = serde_json::json!({"kernels": {"csv": {"crate": "kernel-csv-stats", "version": "^0.2"}}});
+        let changes = lock(&mut doc, &catalogue(), false).unwrap();
+        let csv = &doc["kernels"]["csv"];
+        assert_eq!(csv["version"], "0.2.1");
+        assert_eq!(csv["requirement"], "^0.2");
+        assert_eq!(
+            csv["wasm"],
+            Digest::of(b"kernel-csv-stats@0.2.1").to_string()
+        );
+        assert!(csv["cwasm"].is_string());
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].before, None);
+        // Locking again changes nothing.
+        assert!(lock(&mut doc, &catalogue(), false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn update_moves_pins_within_their_requirement() {
+        let mut doc = serde_json::json!({"kernels": {
+            "csv": {"crate": "kernel-csv-stats", "version": "0.2.0", "wasm": Digest::of(b"kernel-csv-stats@0.2.0")},
+        }});
+        // Without --update, a pinned kernel stays.
+        assert!(lock(&mut doc, &catalogue(), false).unwrap().is_empty());
+        let changes = lock(&mut doc, &catalogue(), true).unwrap();
+        assert_eq!(
+            changes,
+            vec![Change {
+                kernel: "csv".into(),
+                krate: "kernel-csv-stats".into(),
+                before: Some("0.2.0".into()),
+                after: "0.2.1".into(),
+            }]
+        );
+        assert_eq!(doc["kernels"]["csv"]["version"], "0.2.1");
+    }
+
+    #[test]
+    fn nothing_approved_is_an_error_naming_the_kernel() {
+        let mut doc =
+            serde_json::json!({"kernels": {"csv": {"crate": "kernel-csv-stats", "version": "^9"}}});
+        let err = lock(&mut doc, &catalogue(), false).unwrap_err();
+        assert!(err.to_string().starts_with("kernels.csv:"), "{err}");
+    }
+}
