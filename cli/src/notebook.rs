@@ -42,8 +42,11 @@ pub(crate) fn run(command: NotebookCommand) -> Result<()> {
 pub(crate) struct Change {
     kernel: String,
     krate: String,
+    /// The version pinned before, when there was a pin.
     before: Option<String>,
     after: String,
+    /// The `.wasm` pinned now.
+    wasm: String,
 }
 
 fn lock_file(args: &LockArgs) -> Result<()> {
@@ -68,12 +71,12 @@ fn lock_file(args: &LockArgs) -> Result<()> {
     for change in &changes {
         match &change.before {
             Some(before) => println!(
-                "{}: {} {before} -> {}",
-                change.kernel, change.krate, change.after
+                "{}: {} {before} -> {} ({})",
+                change.kernel, change.krate, change.after, change.wasm
             ),
             None => println!(
-                "{}: {} pinned to {}",
-                change.kernel, change.krate, change.after
+                "{}: {} pinned to {} ({})",
+                change.kernel, change.krate, change.after, change.wasm
             ),
         }
     }
@@ -130,7 +133,8 @@ pub(crate) fn lock(
                     "kernels.{name}: no approved, unrevoked version of {krate} matches `{requirement}`"
                 )
             })?;
-        let wasm = Value::String(chosen.kernel.wasm.to_string());
+        let wasm_text = chosen.kernel.wasm.to_string();
+        let wasm = Value::String(wasm_text.clone());
         let changed = entry.get("version").and_then(Value::as_str) != Some(&chosen.version)
             || entry.get("wasm") != Some(&wasm);
         entry.insert("version".into(), Value::String(chosen.version.clone()));
@@ -148,6 +152,7 @@ pub(crate) fn lock(
                 krate: krate.clone(),
                 before: pinned.then_some(version),
                 after: chosen.version.clone(),
+                wasm: wasm_text,
             });
         }
     }
@@ -227,6 +232,7 @@ mod tests {
                 krate: "kernel-csv-stats".into(),
                 before: Some("0.2.0".into()),
                 after: "0.2.1".into(),
+                wasm: Digest::of(b"kernel-csv-stats@0.2.1").to_string(),
             }]
         );
         assert_eq!(doc["kernels"]["csv"]["version"], "0.2.1");

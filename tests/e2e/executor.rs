@@ -631,6 +631,26 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
     let executor = start();
     let (status, first) = Api::new(&executor.url).run(&runner, &chained);
     assert_eq!(status, 200, "{first}");
+    // An executor alone serves the web app's notebooks, and the registry's catalogue through
+    // itself, so that its page can pick kernels.
+    let page = reqwest::blocking::get(format!("{}/", executor.url)).unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains("<title>kiln</title>"));
+    let catalogue: Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/catalogue", executor.url))
+        .header("Authorization", &runner)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        catalogue
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["crate"] == "kernel-mandelbrot"),
+        "{catalogue}"
+    );
     drop(executor);
     let cached = data.join("artifacts/sha256").join(bad_cwasm.hex());
     let mut bytes = std::fs::read(&cached).unwrap();

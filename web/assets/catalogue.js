@@ -52,7 +52,13 @@ export async function showCatalogue(main) {
             h("dt", {}, "reviewed"),
             h("dd", {}, entry.reviews.map((r) => h("div", {}, `${r.decision} by ${r.reviewer}, ${when(r.created_at)}`, r.criteria ? ` (${r.criteria})` : ""))),
             h("dt", {}, "signed statements"),
-            h("dd", {}, entry.statements.map((s) => h("div", {}, `${s.kind} `, shortDigest(s.digest)))),
+            h(
+              "dd",
+              {},
+              entry.statements.map((s) =>
+                h("div", { class: "statement" }, `${s.kind} `, shortDigest(s.digest), `, ${when(s.created_at)}, key `, h("code", {}, (s.signed_by ?? "?").slice(0, 12))),
+              ),
+            ),
           ),
         ),
       ),

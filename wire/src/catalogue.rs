@@ -25,11 +25,22 @@ pub struct CatalogueEntry {
     pub audit: Option<AuditSummary>,
     /// The review decisions, oldest first.
     pub reviews: Vec<ReviewRecord>,
-    /// The signed statements about it (provenance, audit, review), by digest.
-    pub statements: Vec<ArtifactInfo>,
+    /// The signed statements about it (provenance by the builder, audit, review), each with the
+    /// key that signed it and when it was recorded.
+    pub statements: Vec<SignedStatement>,
     /// Why it is revoked, when it is: executors refuse it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+}
+
+/// A signed statement about a kernel version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignedStatement {
+    /// The stored bundle.
+    #[serde(flatten)]
+    pub artifact: ArtifactInfo,
+    /// The id of the key that signed it (the bundle's key hint).
+    pub signed_by: Option<String>,
 }
 
 /// What a signed audit said.

@@ -78,6 +78,9 @@ pub struct ArtifactInfo {
     pub media_type: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was recorded (Unix milliseconds).
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 /// A reviewer's decision.

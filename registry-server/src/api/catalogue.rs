@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use kiln_wire::VersionState;
-use kiln_wire::catalogue::{AuditSummary, CatalogueEntry};
+use kiln_wire::catalogue::{AuditSummary, CatalogueEntry, SignedStatement};
 use kiln_wire::states::ArtifactKind;
 
 use super::extract::Reader;
@@ -43,17 +43,26 @@ pub(crate) async fn list(
                 .collect(),
             later_advisories: detail.reports.reaudits.len(),
         });
-        let statements = detail
-            .artifacts
-            .iter()
-            .filter(|a| {
-                matches!(
-                    a.kind,
-                    ArtifactKind::Provenance | ArtifactKind::Audit | ArtifactKind::Review
-                )
-            })
-            .cloned()
-            .collect();
+        let mut statements = Vec::new();
+        for artifact in &detail.artifacts {
+            if !matches!(
+                artifact.kind,
+                ArtifactKind::Provenance | ArtifactKind::Audit | ArtifactKind::Review
+            ) {
+                continue;
+            }
+            let signed_by = app
+                .blobs
+                .get(&artifact.digest)
+                .await?
+                .and_then(|bytes| serde_json::from_slice::<kiln_policy::Bundle>(&bytes).ok())
+                .and_then(|bundle| bundle.verification_material.public_key)
+                .map(|key| key.hint);
+            statements.push(SignedStatement {
+                artifact: artifact.clone(),
+                signed_by,
+            });
+        }
         entries.push(CatalogueEntry {
             krate: submission.krate.clone(),
             version: submission.version.clone(),

@@ -46,13 +46,15 @@ fn info(row: &sqlx::any::AnyRow) -> ModelResult<ArtifactInfo> {
             .map_err(|err| corrupt("an artifact's kind", err))?,
         media_type: row.get("media_type"),
         size: row.get::<i64, _>("size").max(0) as u64,
+        created_at: row.get("created_at"),
     })
 }
 
 /// The artifacts of version `version_id`, by kind.
 pub async fn for_version(db: &Db, version_id: i64) -> ModelResult<Vec<ArtifactInfo>> {
     sqlx::query(
-        "SELECT digest, kind, media_type, size FROM artifacts WHERE version_id = $1 ORDER BY kind",
+        "SELECT digest, kind, media_type, size, created_at FROM artifacts WHERE version_id = $1 \
+         ORDER BY kind",
     )
     .bind(version_id)
     .fetch_all(db.pool())
@@ -64,7 +66,7 @@ pub async fn for_version(db: &Db, version_id: i64) -> ModelResult<Vec<ArtifactIn
 
 /// The artifact with `digest`, if one is recorded.
 pub async fn find(db: &Db, digest: &Digest) -> ModelResult<Option<ArtifactInfo>> {
-    sqlx::query("SELECT digest, kind, media_type, size FROM artifacts WHERE digest = $1 LIMIT 1")
+    sqlx::query("SELECT digest, kind, media_type, size, created_at FROM artifacts WHERE digest = $1 LIMIT 1")
         .bind(digest.to_string())
         .fetch_optional(db.pool())
         .await?
