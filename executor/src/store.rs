@@ -430,6 +430,20 @@ struct IdOnly {
     created_ms: u64,
 }
 
+/// The file at `path` when it holds the bytes `digest` names; `None` when there is none, and an
+/// error when its bytes changed.
+pub(crate) fn read_verified(path: &Path, digest: &Digest) -> io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("stored {digest} does not match its digest"),
+        )),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -638,19 +652,5 @@ mod tests {
         let reopened = RunStore::open(dir.path(), retention).unwrap();
         assert_eq!(reopened.len(), store.len());
         assert_eq!(reopened.get(&last.id).unwrap().unwrap(), last);
-    }
-}
-
-/// The file at `path` when it holds the bytes `digest` names; `None` when there is none, and an
-/// error when its bytes changed.
-pub(crate) fn read_verified(path: &Path, digest: &Digest) -> io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) if Digest::of(&bytes) == *digest => Ok(Some(bytes)),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("stored {digest} does not match its digest"),
-        )),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err),
     }
 }
