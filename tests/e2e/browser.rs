@@ -4,7 +4,8 @@
 //! chained kernel cells, Run all with the states streamed live, a table from the CSV statistics,
 //! the Mandelbrot PNG, the telemetry, saving and reloading (two versions), a dataset uploaded and
 //! read by a cell, a kernel revoked with the CLI (its reason on its cell, nothing run), and a
-//! pending crate approved from the review queue (seen approved through the CLI). Also: no request
+//! pending crate approved from the review queue (seen approved through the CLI), and `/me` (where
+//! `cargo login` points) listing a person's tokens and revoking one. Also: no request
 //! leaves the page's origin, the Content-Security-Policy refuses inline script, and kernel output
 //! is never HTML in any renderer. Screenshots of each page go to `target/browser-screenshots/`.
 //!
@@ -207,6 +208,27 @@ fn people_write_and_run_notebooks_and_review_crates_in_the_browser() {
         "not approved yet"
     );
     browser.screenshot("catalogue");
+
+    // `/me`, where `cargo login` sends people: their own tokens, which they can revoke.
+    let spare = server.token("dana", &["run"]);
+    browser.goto(&format!("{}/me", server.url));
+    browser.wait_until("document.querySelectorAll('#tokens tbody tr').length === 2");
+    browser.screenshot("tokens");
+    let spare_id = server.get_json("/api/kiln/v1/whoami", Some(&spare))["token_id"]
+        .as_i64()
+        .unwrap();
+    browser.click(&format!(
+        "#tokens tr[data-token='{spare_id}'] .revoke-token"
+    ));
+    browser.wait_until(&format!(
+        "document.querySelector(\"#tokens tr[data-token='{spare_id}']\").textContent.includes('revoked')"
+    ));
+    let refused = server
+        .request(reqwest::Method::GET, "/api/kiln/v1/whoami", Some(&spare))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(refused, 401, "a token revoked from the page is refused");
 
     // A new notebook: a markdown cell and two chained kernel cells, and a picture.
     browser.goto(&format!("{}/#/notebooks", server.url));

@@ -8,6 +8,7 @@ import { h, replace } from "./dom.js";
 import { showEditor } from "./editor.js";
 import { showNotebooks } from "./notebooks.js";
 import { showQueue, showSubmission } from "./review.js";
+import { showTokens } from "./tokens.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -67,6 +68,7 @@ function navigation() {
   if (has("run")) links.push(["#/notebooks", "Notebooks"]);
   links.push(["#/catalogue", "Catalogue"]);
   if (has("review")) links.push(["#/review", "Review"]);
+  if (session.token_id !== undefined) links.push(["#/tokens", "Tokens"]);
   replace(nav, links.map(([href, label]) => h("a", { href, id: `nav-${label.toLowerCase()}` }, label)));
   replace(
     who,
@@ -93,6 +95,7 @@ async function route() {
   replace(main, h("p", { class: "muted" }, "Loading…"));
   try {
     if (parts[0] === "catalogue") await showCatalogue(main);
+    else if (parts[0] === "tokens") await showTokens(main, session);
     else if (parts[0] === "review" && !has("review")) throw new ApiError(403, "forbidden", "the review queue needs a token with the `review` scope");
     else if (parts[0] === "review" && parts.length >= 3) await showSubmission(main, parts[1], parts[2]);
     else if (parts[0] === "review") await showQueue(main);

@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = assets! {
     "runs.js" => "text/javascript; charset=utf-8",
     "catalogue.js" => "text/javascript; charset=utf-8",
     "review.js" => "text/javascript; charset=utf-8",
+    "tokens.js" => "text/javascript; charset=utf-8",
 };
 
 /// Each file's ETag: the digest of its bytes, quoted.
@@ -117,10 +118,21 @@ async fn file(Path(path): Path<String>, request: HeaderMap) -> Response {
     }
 }
 
-/// The app's routes: `/` (the page) and `/app/{file}`.
+/// `GET /me`, where `cargo login` sends people for a token: the app's tokens page.
+async fn me() -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, HeaderValue::from_static("/#/tokens"))],
+    )
+        .into_response()
+}
+
+/// The app's routes: `/` (the page), `/app/{file}`, and `/me` (the tokens page, where Cargo's
+/// `cargo login` sends people).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
+        .route("/me", get(me))
         .route("/app/{*path}", get(file))
 }
 
@@ -161,6 +173,13 @@ mod tests {
             get_path("/", Some(&etag)).await.status(),
             StatusCode::NOT_MODIFIED
         );
+    }
+
+    #[tokio::test]
+    async fn cargo_logins_page_is_the_tokens_page() {
+        let response = get_path("/me", None).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[header::LOCATION], "/#/tokens");
     }
 
     #[tokio::test]
