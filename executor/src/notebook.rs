@@ -189,7 +189,9 @@ fn unlocked(name: &str, version: Option<&serde_json::Value>) -> NotebookError {
     )
 }
 
-fn valid_id(id: &str) -> bool {
+/// Whether `id` may name a cell or a stored notebook: 1 to 64 characters of `a-z`, `0-9`, `-`
+/// and `_` (so a notebook's id is also a safe directory name).
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id

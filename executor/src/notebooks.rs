@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use kiln_policy::Digest;
 use serde::{Deserialize, Serialize};
 
+use crate::notebook::valid_id;
+
 /// One saved version of a notebook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotebookVersion {
@@ -90,15 +92,6 @@ pub struct NotebookStore {
     dir: PathBuf,
     /// Saves are compare-and-swap on a notebook's newest version: one at a time.
     writes: Mutex<()>,
-}
-
-/// Whether `id` may name a notebook (and so a directory).
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 impl NotebookStore {

@@ -31,6 +31,11 @@ function isRecords(value) {
 function cell(value) {
   if (value === null || value === undefined) return h("td", { class: "null" }, "");
   if (typeof value === "object") return h("td", {}, JSON.stringify(value));
+  // Fractions to 6 significant digits, so a mean does not widen its column; the exact value is
+  // in the title.
+  if (typeof value === "number" && !Number.isInteger(value)) {
+    return h("td", { class: "number", title: String(value) }, String(Number(value.toPrecision(6))));
+  }
   return h("td", { class: typeof value }, String(value));
 }
 

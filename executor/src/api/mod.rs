@@ -114,6 +114,12 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// A digest named in a path; 400 `invalid-digest` when it is not one.
+pub(crate) fn digest_param(text: &str) -> ApiResult<Digest> {
+    text.parse()
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid-digest", format!("{err}")))
+}
+
 /// The answer to a path no route serves, in the executor's error form.
 async fn no_route(uri: axum::http::Uri) -> ApiError {
     ApiError::new(
@@ -341,9 +347,7 @@ pub(crate) async fn output(
     _runner: Runner,
     Path(digest): Path<String>,
 ) -> ApiResult<Response> {
-    let digest: Digest = digest.parse().map_err(|err| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid-digest", format!("{err}"))
-    })?;
+    let digest = digest_param(&digest)?;
     let bytes = state
         .executor
         .store()

@@ -144,9 +144,7 @@ pub(crate) async fn version(
     _runner: Runner,
     Path((id, digest)): Path<(String, String)>,
 ) -> ApiResult<Json<NotebookDocument>> {
-    let digest: Digest = digest.parse().map_err(|err| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid-digest", format!("{err}"))
-    })?;
+    let digest = super::digest_param(&digest)?;
     let store = state.executor.notebooks();
     let bytes = store.version(&id, &digest)?;
     let version = store

@@ -31,10 +31,7 @@ pub(crate) async fn list(
         };
         let audit = detail.reports.audit.as_ref().map(|audit| AuditSummary {
             date: audit.date.clone(),
-            verdict: serde_json::to_value(audit.verdict)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            verdict: audit.verdict.as_str().to_owned(),
             advisory_db: audit.advisory_db.revision.clone(),
             advisories: audit
                 .advisories
