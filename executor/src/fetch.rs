@@ -40,6 +40,35 @@ pub struct KernelArtifacts {
     pub not_approved: Option<String>,
 }
 
+/// What the registry lists for one version: its manifest's digest, its signed statements by
+/// kind, and whether it is approved now. Nothing in it is trusted: the preflight checks every
+/// digest and signature.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct KernelListing {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version.
+    pub version: String,
+    /// The artifact manifest's digest.
+    #[schema(value_type = String)]
+    pub manifest: Digest,
+    /// The signed statements (provenance, review, audit) as `(kind, digest)`.
+    #[schema(value_type = Vec<Object>)]
+    pub statements: Vec<ListedStatement>,
+    /// The registry's state and reason when the version is not approved now.
+    pub not_approved: Option<String>,
+}
+
+/// One signed statement the registry lists for a version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListedStatement {
+    /// `provenance`, `review` or `audit`.
+    pub kind: String,
+    /// The bundle's digest.
+    pub digest: Digest,
+}
+
 /// A registry client with a content-addressed cache.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -116,10 +145,8 @@ impl Fetcher {
         Ok(bytes)
     }
 
-    /// The artifacts of `krate@version` as the registry lists them. The list itself comes from
-    /// the registry; every blob is checked against its digest, and the preflight decides whether
-    /// any of it can be trusted.
-    pub async fn kernel(&self, krate: &str, version: &str) -> Result<KernelArtifacts, FetchError> {
+    /// What the registry lists for `krate@version` now.
+    pub async fn listing(&self, krate: &str, version: &str) -> Result<KernelListing, FetchError> {
         let detail = self
             .get(&format!("/api/kiln/v1/submissions/{krate}/{version}"))
             .await?;
@@ -147,11 +174,34 @@ impl Fetcher {
             }
         });
         let find = |kind: &str| by_kind.iter().find(|(k, _)| k == kind).map(|(_, d)| *d);
-        let manifest_digest = find("manifest").ok_or_else(|| {
+        let manifest = find("manifest").ok_or_else(|| {
             FetchError::Invalid(format!(
                 "{krate}@{version} has no built module (is it a kernel, and built?)"
             ))
         })?;
+        let statements = by_kind
+            .iter()
+            .filter(|(kind, _)| matches!(kind.as_str(), "provenance" | "review" | "audit"))
+            .map(|(kind, digest)| ListedStatement {
+                kind: kind.clone(),
+                digest: *digest,
+            })
+            .collect();
+        Ok(KernelListing {
+            krate: krate.to_owned(),
+            version: version.to_owned(),
+            manifest,
+            statements,
+            not_approved,
+        })
+    }
+
+    /// The artifacts of `krate@version` as the registry lists them. The list itself comes from
+    /// the registry; every blob is checked against its digest, and the preflight decides whether
+    /// any of it can be trusted.
+    pub async fn kernel(&self, krate: &str, version: &str) -> Result<KernelArtifacts, FetchError> {
+        let listing = self.listing(krate, version).await?;
+        let manifest_digest = listing.manifest;
         let manifest_bytes = self.blob(&manifest_digest).await?;
         let manifest: ArtifactManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|err| {
@@ -163,10 +213,8 @@ impl Fetcher {
             None => None,
         };
         let mut statements = Vec::new();
-        for (kind, digest) in &by_kind {
-            if matches!(kind.as_str(), "provenance" | "review" | "audit") {
-                statements.push((*digest, self.blob(digest).await?));
-            }
+        for listed in &listing.statements {
+            statements.push((listed.digest, self.blob(&listed.digest).await?));
         }
         Ok(KernelArtifacts {
             manifest,
@@ -174,7 +222,7 @@ impl Fetcher {
             wasm,
             cwasm,
             statements,
-            not_approved,
+            not_approved: listing.not_approved,
         })
     }
 

@@ -24,7 +24,7 @@ use crate::metrics::{CodeLabels, ExecutorMetrics};
 use crate::revocations::RevocationState;
 
 use crate::datasets::Datasets;
-use crate::fetch::{FetchError, Fetcher, KernelArtifacts};
+use crate::fetch::{FetchError, Fetcher, KernelArtifacts, KernelListing};
 use crate::notebook::{Cell, Input, Notebook, NotebookError};
 use crate::notebooks::NotebookStore;
 use crate::run::{self, CellEvent, LoadedKernel, RunResult};
@@ -173,6 +173,23 @@ impl Executor {
     /// The registry's kernel catalogue (JSON), for notebook editors.
     pub async fn catalogue(&self) -> Result<Vec<u8>, FetchError> {
         self.fetcher.catalogue().await
+    }
+
+    /// What the registry lists for `krate@version` now (for a page that verifies it itself).
+    pub async fn listing(&self, krate: &str, version: &str) -> Result<KernelListing, FetchError> {
+        self.fetcher.listing(krate, version).await
+    }
+
+    /// The blob `digest` (a manifest, module or bundle), from the artifact cache or the registry,
+    /// checked against its digest.
+    pub async fn blob(&self, digest: &Digest) -> Result<Vec<u8>, FetchError> {
+        self.fetcher.blob(digest).await
+    }
+
+    /// The registry's revocation list as it signed it, fetched now (a bundle the caller
+    /// verifies).
+    pub async fn revocation_bundle(&self) -> Result<Vec<u8>, FetchError> {
+        self.fetcher.revocations().await
     }
 
     /// The preflight, with the policy it decides under.

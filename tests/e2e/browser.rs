@@ -15,90 +15,12 @@
 use std::time::{Duration, Instant};
 
 use kiln_tests::browser::Browser;
-use kiln_tests::cargo::{CargoWorld, stderr};
+use kiln_tests::cargo::stderr;
 use kiln_tests::cli::{kiln, stdout};
+use kiln_tests::examples::publish_examples;
 use kiln_tests::server::{KilnServer, ServerOptions};
-use kiln_tests::upstream::Upstream;
 use kiln_tests::workspace_root;
 use serde_json::{Value, json};
-
-/// Imports the crates.io closures the example kernels use (serde_json, serde with derive, csv) from a
-/// loopback upstream serving the real crates, approves them, publishes the SDK (curated with its
-/// `serde` feature) and the example kernels and approves them, as the quick start does; leaves
-/// `kernel-hostile` built and waiting for a reviewer.
-fn kernels_in_review(server: &KilnServer, author: &str, reviewer: &str) {
-    let upstream = Upstream::start();
-    for (spec, args) in [
-        ("serde_json@1", &[][..]),
-        ("serde@1", &["--features", "derive"][..]),
-        ("csv@1", &[][..]),
-    ] {
-        let mut all = vec!["import", spec, "--upstream", &upstream.index, "--json"];
-        all.extend(args);
-        let out = kiln(&server.url, &server.admin_token, &all);
-        assert!(out.status.success(), "{}{}", stderr(&out), stdout(&out));
-        let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
-        for member in plan["members"].as_array().unwrap() {
-            let (name, version) = (
-                member["crate"].as_str().unwrap(),
-                member["version"].as_str().unwrap(),
-            );
-            let detail = server.settled(name, version);
-            assert!(
-                matches!(detail["state"].as_str(), Some("built" | "approved")),
-                "{detail}"
-            );
-        }
-        let root = plan["root"].as_str().unwrap();
-        let out = kiln(
-            &server.url,
-            reviewer,
-            &["review", "approve", root, "--closure"],
-        );
-        assert!(out.status.success(), "{}{}", stderr(&out), stdout(&out));
-    }
-    let world = CargoWorld::new(server);
-    world.publish_sdk(server, author, reviewer);
-    let out = kiln(
-        &server.url,
-        reviewer,
-        &[
-            "review",
-            "curate",
-            "kiln-kernel@0.1.0",
-            "--features",
-            "serde",
-        ],
-    );
-    assert!(out.status.success(), "{}{}", stderr(&out), stdout(&out));
-    assert_eq!(server.settled("kiln-kernel", "0.1.0")["state"], "built");
-    let (status, body) = server.approve(reviewer, "kiln-kernel", "0.1.0");
-    assert_eq!(status, 200, "{body}");
-    for (dir, name, approve) in [
-        ("examples/kernels/csv-stats", "kernel-csv-stats", true),
-        ("examples/kernels/word-freq", "kernel-word-freq", true),
-        ("examples/kernels/mandelbrot", "kernel-mandelbrot", true),
-        ("tests/kernels/hostile", "kernel-hostile", false),
-    ] {
-        let out = world.publish(&workspace_root().join(dir), Some(author));
-        assert!(out.status.success(), "{}", stderr(&out));
-        let detail = server.settled(name, "0.1.0");
-        assert_eq!(detail["state"], "built", "{detail}");
-        if approve {
-            let (status, body) = server.approve(reviewer, name, "0.1.0");
-            assert_eq!(status, 200, "{body}");
-        }
-    }
-}
-
-fn sign_in(browser: &Browser, url: &str, token: &str) {
-    browser.goto(&format!("{url}/"));
-    browser.execute("sessionStorage.clear();", Vec::new());
-    browser.refresh();
-    browser.fill("#token", token);
-    browser.click("#sign-in button[type=submit]");
-    browser.wait_until("document.body.dataset.ready === 'true'");
-}
 
 /// Adds a kernel cell for `kernel` (`crate@version`) and `entry`; answers its id.
 fn add_kernel_cell(browser: &Browser, kernel: &str, entry: &str) -> String {
@@ -148,7 +70,7 @@ fn people_write_and_run_notebooks_and_review_crates_in_the_browser() {
     let author = server.token("ada", &["publish"]);
     let reviewer = server.token("rita", &["review"]);
     let runner = server.token("dana", &["run"]);
-    kernels_in_review(&server, &author, &reviewer);
+    publish_examples(&server, &author, &reviewer, false);
     let browser = Browser::start();
 
     // The page's first load, signed out: everything it needs comes from kiln.
@@ -185,7 +107,7 @@ fn people_write_and_run_notebooks_and_review_crates_in_the_browser() {
     browser.wait_until("document.querySelector('#sign-in-error').textContent.length > 0");
 
     // A `run` token: notebooks and the catalogue, no review queue.
-    sign_in(&browser, &server.url, &runner);
+    browser.sign_in(&server.url, &runner);
     assert_eq!(browser.text("#login"), "dana");
     assert_eq!(browser.count("#nav-notebooks"), 1);
     assert_eq!(
@@ -422,7 +344,7 @@ fn people_write_and_run_notebooks_and_review_crates_in_the_browser() {
     assert_eq!(inline, Value::Bool(false), "an inline script ran");
 
     // A reviewer: the queue, a submission with its diff, approval; the CLI sees it approved.
-    sign_in(&browser, &server.url, &reviewer);
+    browser.sign_in(&server.url, &reviewer);
     assert_eq!(
         browser.count("#nav-notebooks"),
         0,
@@ -512,7 +434,7 @@ fn people_write_and_run_notebooks_and_review_crates_in_the_browser() {
             "{ran}"
         );
     }
-    sign_in(&browser, &server.url, &runner);
+    browser.sign_in(&server.url, &runner);
     browser.goto(&format!("{}/#/notebooks/tour", server.url));
     browser.wait_until("document.querySelector('#run-all')");
     let mut page_runs = Vec::new();

@@ -7,6 +7,7 @@ mod abi;
 mod abuse;
 mod audit;
 mod browser;
+mod browser_runs;
 mod build;
 mod cli_attest;
 mod cli_audit;

@@ -141,6 +141,16 @@ impl Browser {
             .unwrap()
     }
 
+    /// Opens the web app at `url` and signs in with `token` (this tab only).
+    pub fn sign_in(&self, url: &str, token: &str) {
+        self.goto(&format!("{url}/"));
+        self.execute("sessionStorage.clear();", Vec::new());
+        self.refresh();
+        self.fill("#token", token);
+        self.click("#sign-in button[type=submit]");
+        self.wait_until("document.body.dataset.ready === 'true'");
+    }
+
     /// Clicks the element matching `css`.
     pub fn click(&self, css: &str) {
         let element = self.element(css);

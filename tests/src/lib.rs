@@ -10,9 +10,11 @@ pub mod browser;
 pub mod cargo;
 pub mod cli;
 pub mod crate_file;
+pub mod examples;
 pub mod kernels;
 pub mod node;
 pub mod postgres;
+pub mod proxy;
 pub mod server;
 pub mod upstream;
 

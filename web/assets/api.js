@@ -44,7 +44,7 @@ async function errorOf(response) {
 }
 
 /** Sends a request; answers the response, or throws an ApiError. */
-export async function request(method, path, { json, body, accept, headers = {} } = {}) {
+export async function request(method, path, { json, body, accept, headers = {}, cache } = {}) {
   const sent = { ...headers };
   const t = token();
   if (t) sent.Authorization = t;
@@ -53,7 +53,7 @@ export async function request(method, path, { json, body, accept, headers = {} }
     body = JSON.stringify(json);
   }
   if (accept) sent.Accept = accept;
-  const response = await fetch(path, { method, headers: sent, body });
+  const response = await fetch(path, { method, headers: sent, body, ...(cache ? { cache } : {}) });
   if (!response.ok) throw await errorOf(response);
   return response;
 }
@@ -102,6 +102,7 @@ export async function streamRun(notebook, { notebookId, seed, onEvent }) {
 
 /** Decodes an output chunk (`text` or `base64`) into bytes. */
 export function chunkBytes(event) {
+  if (event.bytes instanceof Uint8Array) return event.bytes;
   if (event.text !== undefined) return new TextEncoder().encode(event.text);
   if (event.base64 !== undefined) {
     const raw = atob(event.base64);

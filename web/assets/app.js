@@ -3,6 +3,7 @@
 // the address's #fragment.
 
 import { ApiError, getJson, setToken, token } from "./api.js";
+import { forgetSession } from "./browser-run.js";
 import { showCatalogue } from "./catalogue.js";
 import { h, replace } from "./dom.js";
 import { showEditor } from "./editor.js";
@@ -78,8 +79,9 @@ function navigation() {
       "button",
       {
         id: "sign-out",
-        onclick: () => {
+        onclick: async () => {
           setToken(null);
+          await forgetSession();
           signInPage();
         },
       },
@@ -135,4 +137,8 @@ document.addEventListener("securitypolicyviolation", (event) => {
   document.body.dataset.cspViolations = `${seen}${event.violatedDirective}:${event.blockedURI}`;
 });
 window.addEventListener("hashchange", route);
+// Once loaded, the app keeps working when kiln cannot be reached (sw.js).
+navigator.serviceWorker?.register("/app/sw.js", { scope: "/" }).catch((err) => {
+  document.body.dataset.serviceWorkerError = err.message;
+});
 start();

@@ -1,9 +1,12 @@
 // The notebook editor: markdown and kernel cells, kernels picked from the approved catalogue
 // (picking one pins its digests in the notebook's lock), inputs edited by media type, grants and
 // limits shown with the policy's defaults and maxima; Run cell and Run all over the executor's
-// NDJSON stream, with each cell's state, output and telemetry shown live; saving a new version.
+// NDJSON stream, or verified and run in this page (browser-run.js), with each cell's state,
+// output and telemetry shown live; a browser run checked against the server's; saving a new
+// version.
 
 import { ApiError, chunkBytes, getBytes, getJson, request, sendJson, streamRun } from "./api.js";
+import { loadTrust, pinTrust, runInBrowser } from "./browser-run.js";
 import { bytes, count, h, replace, shortDigest } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderOutput } from "./render.js";
@@ -131,6 +134,12 @@ class Editor {
           title,
           h("button", { id: "run-all", class: "primary", onclick: () => this.run(null) }, "Run all"),
           h(
+            "select",
+            { id: "run-where", title: "Where cells run: on the executor, or verified and run in this page" },
+            h("option", { value: "server" }, "on the server"),
+            h("option", { value: "browser" }, "in this browser"),
+          ),
+          h(
             "label",
             { title: "Fixed clocks and seeded randomness, so that a replay gives the same outputs" },
             h("input", { type: "checkbox", id: "deterministic", checked: true }),
@@ -139,6 +148,7 @@ class Editor {
           h("button", { id: "save", onclick: () => this.save() }, "Save"),
           h("button", { id: "show-history", onclick: () => showHistory(this) }, "History"),
           h("button", { id: "show-runs", onclick: () => showRuns(this) }, "Runs"),
+          h("button", { id: "show-trust", onclick: () => this.showTrust() }, "Trust"),
         ),
         this.statusLine,
         this.cellsRoot,
@@ -558,10 +568,12 @@ class Editor {
     const view = this.views.get(id);
     if (!view) return;
     const price = this.policy.fuel_price;
-    const cost = price ? ` · cost ${((metrics.fuel / 1e9) * price.per_billion).toPrecision(3)} ${price.currency}` : "";
+    const metered = metrics.fuel !== null && metrics.fuel !== undefined;
+    const cost = price && metered ? ` · cost ${((metrics.fuel / 1e9) * price.per_billion).toPrecision(3)} ${price.currency}` : "";
+    const fuel = metered ? `fuel ${count(metrics.fuel)}` : "fuel not metered (run in this browser)";
     replace(
       view.telemetry,
-      `fuel ${count(metrics.fuel)} · wall ${(metrics.wall_us / 1000).toFixed(2)} ms · peak memory ${bytes(metrics.peak_memory_bytes)} · output ${bytes(metrics.output_bytes)}${cost}`,
+      `${fuel} · wall ${(metrics.wall_us / 1000).toFixed(2)} ms · peak memory ${bytes(metrics.peak_memory_bytes)} · output ${bytes(metrics.output_bytes)}${cost}`,
     );
   }
 
@@ -677,18 +689,128 @@ class Editor {
     }
     this.running = true;
     this.setStatus("Running…");
+    // A comparison shown beside belongs to the run before this one.
+    if (this.side.querySelector("#agreement")) replace(this.side);
     const started = performance.now();
+    const inBrowser = document.getElementById("run-where")?.value === "browser";
     try {
       const deterministic = document.getElementById("deterministic")?.checked;
       const seed = deterministic ? crypto.getRandomValues(new Uint32Array(1))[0] : null;
-      await streamRun(doc, { notebookId: this.id, seed, onEvent: (event) => this.onEvent(event) });
+      if (inBrowser) {
+        const { record } = await runInBrowser(doc, { seed, policy: this.policy, onEvent: (event) => this.onEvent(event) });
+        if (record) this.offerServerCheck(doc, record);
+      } else {
+        await streamRun(doc, { notebookId: this.id, seed, onEvent: (event) => this.onEvent(event) });
+      }
       this.lastRunMs = performance.now() - started;
       document.body.dataset.lastRunMs = String(Math.round(this.lastRunMs));
     } catch (err) {
-      this.setStatus(err instanceof ApiError ? err.message : String(err), "error");
+      this.setStatus(err instanceof ApiError ? err.message : err.message ?? String(err), "error");
     } finally {
       this.running = false;
     }
+  }
+
+  /** After a browser run: a button that runs the same notebook on the server with the same seed. */
+  offerServerCheck(doc, record) {
+    const button = h(
+      "button",
+      {
+        id: "check-on-server",
+        onclick: async () => {
+          button.disabled = true;
+          try {
+            await this.checkOnServer(doc, record);
+          } catch (err) {
+            this.setStatus(err.message, "error");
+          } finally {
+            button.disabled = false;
+          }
+        },
+      },
+      "Check on the server",
+    );
+    replace(
+      this.statusLine,
+      h("span", { class: record.cells.every((c) => c.status === "ok") ? "status-ok" : "status-error" }, "Ran in this browser. "),
+      record.seed !== null ? button : h("span", { class: "muted" }, "Turn on deterministic to compare with the server."),
+    );
+  }
+
+  /** Runs `doc` on the server with the browser run's seed and shows the outputs cell by cell. */
+  async checkOnServer(doc, record) {
+    const query = new URLSearchParams({ seed: String(record.seed), notebook: this.id });
+    const response = await request("POST", `/v1/runs?${query}`, { json: doc });
+    const server = await response.json();
+    const byId = new Map(server.record.cells.map((c) => [c.id, c]));
+    const rows = record.cells.map((cell) => {
+      const other = byId.get(cell.id);
+      const matches = cell.output !== null && cell.output === other?.output;
+      return { id: cell.id, browser: cell.output, server: other?.output ?? null, matches };
+    });
+    const all = rows.every((r) => r.matches);
+    replace(
+      this.side,
+      h("h2", {}, "This browser against the server"),
+      h("p", { id: "agreement-verdict", class: all ? "status-ok" : "status-error" }, all ? "every output matches" : "some outputs differ"),
+      h("p", { class: "muted" }, `Seed ${record.seed}; the server's run is ${server.id}.`),
+      h(
+        "table",
+        { class: "list", id: "agreement" },
+        h("thead", {}, h("tr", {}, ["cell", "in this browser", "on the server", ""].map((t) => h("th", {}, t)))),
+        h(
+          "tbody",
+          {},
+          rows.map((r) =>
+            h(
+              "tr",
+              { "data-cell": r.id },
+              h("td", {}, r.id),
+              h("td", { title: r.browser ?? "" }, shortDigest(r.browser)),
+              h("td", { title: r.server ?? "" }, shortDigest(r.server)),
+              h("td", { class: r.matches ? "state-ok" : "state-error" }, r.matches ? "same" : "differs"),
+            ),
+          ),
+        ),
+      ),
+    );
+    this.side.scrollIntoView({ block: "start" });
+  }
+
+  /** The trust file browser runs verify with, its digest, and whether this page trusts it. */
+  async showTrust() {
+    const trust = await loadTrust();
+    const changed = trust.pinned && trust.pinned !== trust.digest;
+    replace(
+      this.side,
+      h("h2", {}, "Trust"),
+      h(
+        "p",
+        {},
+        "Browser runs verify every kernel against this trust file before it runs: ",
+        h("code", { id: "trust-digest" }, trust.digest),
+      ),
+      changed
+        ? h(
+            "p",
+            { class: "status-error", id: "trust-changed" },
+            `It changed: this page trusted ${trust.pinned}. `,
+            h(
+              "button",
+              {
+                id: "trust-new",
+                onclick: () => {
+                  pinTrust(trust.digest);
+                  this.showTrust();
+                },
+              },
+              "Trust the new file",
+            ),
+          )
+        : h("p", { class: "muted" }, trust.pinned ? "This page trusts it." : "This page will trust it at its first browser run."),
+      h("pre", { class: "trust-file", id: "trust-file" }, trust.text),
+    );
+    this.side.scrollIntoView({ block: "start" });
   }
 
   async save() {

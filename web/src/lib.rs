@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kiln_policy::Digest;
@@ -23,6 +23,12 @@ use kiln_policy::Digest;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' blob:; connect-src 'self'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
+
+/// The Content-Security-Policy of the kernel worker: it may compile WebAssembly (the page has
+/// verified the module's digest and signatures before it hands it over) and may make no request
+/// at all, so a kernel running there has no way out but the messages the worker posts.
+pub const WORKER_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'none'";
 
 /// One embedded file.
 struct Asset {
@@ -57,6 +63,10 @@ static ASSETS: &[Asset] = assets! {
     "catalogue.js" => "text/javascript; charset=utf-8",
     "review.js" => "text/javascript; charset=utf-8",
     "tokens.js" => "text/javascript; charset=utf-8",
+    "verify.js" => "text/javascript; charset=utf-8",
+    "browser-run.js" => "text/javascript; charset=utf-8",
+    "kernel-worker.js" => "text/javascript; charset=utf-8",
+    "sw.js" => "text/javascript; charset=utf-8",
 };
 
 /// Each file's ETag: the digest of its bytes, quoted.
@@ -75,10 +85,21 @@ fn answer(index: usize, request: &HeaderMap) -> Response {
     let etag = &ETAGS[index];
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag.clone());
+    let policy = match asset.path {
+        "kernel-worker.js" => WORKER_CONTENT_SECURITY_POLICY,
+        _ => CONTENT_SECURITY_POLICY,
+    };
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
+    if asset.path == "sw.js" {
+        // Served under /app/, it keeps the whole app (scope `/`) working offline.
+        headers.insert(
+            HeaderName::from_static("service-worker-allowed"),
+            HeaderValue::from_static("/"),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -228,8 +249,11 @@ mod tests {
             ] {
                 assert!(!text.contains(bad), "{} uses {bad}", asset.path);
             }
+            // The icon names the SVG namespace; the verifier names in-toto and kiln type URIs
+            // (identifiers compared as strings, never fetched).
             assert!(
-                !text.contains("http://") && !text.contains("https://") || asset.path == "icon.svg",
+                !text.contains("http://") && !text.contains("https://")
+                    || matches!(asset.path, "icon.svg" | "verify.js"),
                 "{} names another origin",
                 asset.path
             );

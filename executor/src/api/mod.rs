@@ -1,6 +1,8 @@
 //! The executor's HTTP API: `POST /v1/preflight`, `POST /v1/runs` (a JSON answer, or NDJSON
 //! cell events with `Accept: application/x-ndjson`), `GET /v1/runs/{id}`,
-//! `POST /v1/runs/{id}/replay` and `GET /v1/outputs/{digest}`, described by [`ExecutorApi`].
+//! `POST /v1/runs/{id}/replay` and `GET /v1/outputs/{digest}`, described by [`ExecutorApi`];
+//! the web app's notebooks, datasets and policy ([`notebooks`]); and what a page needs to verify
+//! and run kernels itself ([`browser`]).
 //!
 //! Every request needs a registry token with the `run` scope (or `admin`), checked against the
 //! registry ([`crate::auth`]). A request body is at most `max_notebook_bytes`. At most `slots`
@@ -8,6 +10,7 @@
 //! `Retry-After`.
 
 mod admission;
+pub mod browser;
 pub mod error;
 pub mod notebooks;
 mod streaming;
@@ -151,6 +154,11 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .route("/v1/notebooks/{id}/runs", get(notebooks::runs))
         .route("/v1/policy", get(notebooks::policy))
         .route("/v1/catalogue", get(notebooks::catalogue))
+        .route("/v1/trust", get(browser::trust))
+        .route("/v1/kernels/{crate}/{version}", get(browser::kernel))
+        .route("/v1/artifacts/{digest}", get(browser::artifact))
+        .route("/v1/revocations", get(browser::revocations))
+        .route("/v1/datasets/{digest}", get(browser::dataset))
         .route(
             "/v1/datasets",
             // Streamed to disk under the policy's own limit.
@@ -384,9 +392,17 @@ pub(crate) async fn output(
         notebooks::runs,
         notebooks::upload_dataset,
         notebooks::policy,
-        notebooks::catalogue
+        notebooks::catalogue,
+        browser::trust,
+        browser::kernel,
+        browser::artifact,
+        browser::revocations,
+        browser::dataset
     ),
     components(schemas(
+        browser::TrustView,
+        browser::TrustedKeyView,
+        crate::fetch::KernelListing,
         notebooks::NotebookDocument,
         notebooks::SaveNotebook,
         notebooks::DatasetCreated,

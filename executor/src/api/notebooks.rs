@@ -247,6 +247,11 @@ pub struct PolicyView {
     pub max_dataset_bytes: u64,
     /// The largest notebook accepted.
     pub max_notebook_bytes: usize,
+    /// The statements an artifact must carry (`provenance`, `audit`, `review`), each signed by
+    /// a trusted key of its role.
+    pub require: Vec<String>,
+    /// The oldest revocation list a cell may run under, in seconds.
+    pub revocation_max_age_secs: u64,
 }
 
 /// `GET /v1/policy`: the cell defaults and maxima, the grants allowed and the price of fuel.
@@ -281,6 +286,12 @@ pub(crate) async fn policy(
         fuel_price: execution.fuel_price.clone(),
         max_dataset_bytes: execution.max_dataset_bytes,
         max_notebook_bytes: state.limits.max_notebook_bytes,
+        require: execution
+            .require
+            .iter()
+            .map(|kind| kind.as_str().to_owned())
+            .collect(),
+        revocation_max_age_secs: execution.revocation_max_age_secs,
     })
 }
 
