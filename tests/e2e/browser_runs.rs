@@ -301,7 +301,7 @@ fn kernels_verified_and_run_in_the_page_agree_with_the_server() {
     );
     proxy.clear();
 
-    // Hostile kernels: an infinite loop and an output flood.
+    // Hostile kernels: an infinite loop, an output flood, a memory hog and a deep recursion.
     let hostile = {
         let catalogue = server.get_json("/v1/catalogue", Some(&runner));
         let entry = catalogue
@@ -321,6 +321,8 @@ fn kernels_verified_and_run_in_the_page_agree_with_the_server() {
             kernel_cell("echo", "hostile", "echo", json!({"text": "hi"}), json!({})),
             kernel_cell("spin", "hostile", "spin", json!({"text": ""}), json!({"wall_ms": 1500})),
             kernel_cell("flood", "hostile", "flood", json!({"text": ""}), json!({"output_bytes": 65536})),
+            kernel_cell("grow", "hostile", "grow", json!({"text": ""}), json!({"memory_bytes": 8 << 20})),
+            kernel_cell("recurse", "hostile", "recurse", json!({"text": "x"}), json!({})),
         ],
     });
     save_notebook(&server, &runner, "hostile", &hostile_doc);
@@ -338,11 +340,17 @@ fn kernels_verified_and_run_in_the_page_agree_with_the_server() {
     browser.wait_until("document.body.dataset.lastRunMs !== undefined");
     let spin = reason_codes(&browser, "spin");
     assert!(spin.iter().any(|r| r.starts_with("deadline")), "{spin:?}");
-    let flood = reason_codes(&browser, "flood");
-    assert!(
-        flood.iter().any(|r| r.starts_with("output-limit")),
-        "{flood:?}"
-    );
+    for (id, code) in [
+        ("flood", "output-limit"),
+        ("grow", "memory-limit"),
+        ("recurse", "stack-overflow"),
+    ] {
+        let reasons = reason_codes(&browser, id);
+        assert!(
+            reasons.iter().any(|r| r.starts_with(code)),
+            "{id}: {reasons:?}"
+        );
+    }
     browser.screenshot("browser-hostile");
 
     // Speed: one trivial cell in the page (artifacts cached) against the same on the server.
