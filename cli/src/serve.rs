@@ -119,6 +119,28 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ),
         }
     }
+    // A database older than the policy allows denies every audit: say so now, not at the first
+    // publish.
+    let stale_database = if advisory_db.join("crates").is_dir() {
+        let db_path = advisory_db.clone();
+        let db = tokio::task::spawn_blocking(move || {
+            kiln_policy::checks::advisories::AdvisoryDb::open(&db_path)
+        })
+        .await?;
+        match db {
+            Ok(db) => kiln_policy::checks::advisories::staleness(
+                &db,
+                &config.policy.advisories,
+                &kiln_registry::db::today(),
+            ),
+            Err(err) => Some(format!("the advisory database cannot be read: {err}")),
+        }
+    } else {
+        None
+    };
+    if let Some(problem) = &stale_database {
+        tracing::warn!(path = %advisory_db.display(), "{problem}; until then every audit is denied (kiln advisories sync, then kiln review retry)");
+    }
     let app = kiln_registry::open(
         config.clone(),
         &args.data,
@@ -128,8 +150,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await
     .context("opening the registry")?;
     // The first line names the address (port 0 picks one); scripts and tests read it.
+    let warning = stale_database
+        .map(|problem| format!("warning:        {problem}\n"))
+        .unwrap_or_default();
     let banner = format!(
-        "kiln listening on {url}\ndata directory: {data}\nadmin token:    {token}\n\n\
+        "kiln listening on {url}\ndata directory: {data}\nadmin token:    {token}\n{warning}\n\
          Authors add this to .cargo/config.toml:\n\n    [registries.kiln]\n    index = \"{index}\"\n    \
          credential-provider = \"cargo:token\"\n",
         url = config.public_url,

@@ -111,7 +111,7 @@ pub async fn fail(
         FailKind::Terminal => {
             jobs::give_up(&mut w.tx, id, &request.worker, &request.error).await?;
             let reason = format!("{} failed: {}", job.kind, request.error);
-            fail_version(&mut w.tx, &job.payload, &reason, &auth.login).await?
+            fail_version(&mut w.tx, &job.payload, &reason, &auth.login, false).await?
         }
         FailKind::Retry => {
             match jobs::fail(&mut w.tx, id, &request.worker, &request.error).await? {
@@ -129,8 +129,11 @@ pub async fn fail(
                     }
                 }
                 FailOutcome::Dead => {
-                    let reason = format!("{} failed: {}", job.kind, request.error);
-                    fail_version(&mut w.tx, &job.payload, &reason, &auth.login).await?
+                    let reason = format!(
+                        "{} failed after its last attempt: {}",
+                        job.kind, request.error
+                    );
+                    fail_version(&mut w.tx, &job.payload, &reason, &auth.login, true).await?
                 }
             }
         }
@@ -146,8 +149,9 @@ async fn fail_version(
     job: &kiln_wire::worker::JobPayload,
     reason: &str,
     actor: &str,
+    retryable: bool,
 ) -> ModelResult<JobOutcome> {
-    match versions::fail(tx, job, reason, actor).await {
+    match versions::fail(tx, job, reason, actor, retryable).await {
         Ok(state) => Ok(JobOutcome::Moved { state }),
         Err(ModelError::Conflict(_)) => {
             let state = versions::state_of(tx, job.version_id).await?;

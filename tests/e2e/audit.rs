@@ -472,3 +472,118 @@ fn crates_named_by_the_public_url_resolve_here_when_workers_reach_the_server_els
         "the lockfile names the public URL: {report}"
     );
 }
+
+#[test]
+fn a_version_failed_by_a_stale_database_is_retried_after_a_sync_and_one_failed_by_its_content_is_not()
+ {
+    let fixtures = tempfile::tempdir().unwrap();
+    // A database whose newest advisory is from 2000: older than the policy's ten years.
+    let stale = fixtures.path().join("db-stale");
+    kiln_tests::advisories::write_dated(
+        &stale,
+        "RUSTSEC-2000-0001",
+        "someone-else",
+        ">= 1.0.0",
+        "2000-01-01",
+    );
+    let policy = fixtures.path().join("policy.toml");
+    std::fs::write(&policy, "[advisories]\nmax_db_age_days = 3650\n").unwrap();
+    let server = KilnServer::start_with(ServerOptions {
+        workers: true,
+        args: vec![
+            "--advisory-source".into(),
+            stale.display().to_string(),
+            "--policy".into(),
+            policy.display().to_string(),
+        ],
+        ..ServerOptions::default()
+    });
+    // Said at start, not at the first publish.
+    assert!(
+        server.banner.contains("warning:")
+            && server.banner.contains("older than the policy's 3650 days"),
+        "{}",
+        server.banner
+    );
+    let author = server.token("ada", &["publish"]);
+    let reviewer = server.token("rita", &["review"]);
+    let toml = |name: &str, license: &str| {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\nedition = \"2021\"\nlicense = \"{license}\"\n"
+        )
+    };
+    let (status, body) = publish_hand_made(
+        &server,
+        &author,
+        "retry-me",
+        &toml("retry-me", "MIT"),
+        Value::Array(vec![]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = publish_hand_made(
+        &server,
+        &author,
+        "retry-closed",
+        &toml("retry-closed", "LicenseRef-Proprietary"),
+        Value::Array(vec![]),
+    );
+    assert_eq!(status, 200, "{body}");
+    for name in ["retry-me", "retry-closed"] {
+        let detail = audited(&server, name, "1.0.0");
+        assert_eq!(detail["state"], "failed", "{detail}");
+        assert!(
+            detail["reports"]["audit"]
+                .to_string()
+                .contains("advisory-db-stale"),
+            "{detail}"
+        );
+    }
+
+    // Only an admin retries.
+    let refused = server
+        .request(
+            reqwest::Method::POST,
+            "/api/kiln/v1/submissions/retry-me/1.0.0/retry",
+            Some(&reviewer),
+        )
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(refused, 403);
+
+    // After a sync, the version the stale database failed passes with the same bytes.
+    let fresh = fixtures.path().join("db-fresh");
+    kiln_tests::advisories::write(&fresh, "RUSTSEC-2099-0001", "someone-else", ">= 1.0.0");
+    let out = admin_kiln(&server, &["advisories", "sync", "--from"], Some(&fresh));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = show(&server, "retry-me", "1.0.0")["checksum"].clone();
+    let out = admin_kiln(&server, &["review", "retry", "retry-me@1.0.0"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("submitted again"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let detail = audited(&server, "retry-me", "1.0.0");
+    assert!(
+        matches!(detail["state"].as_str(), Some("audited" | "built")),
+        "{detail}"
+    );
+    assert_eq!(detail["reports"]["audit"]["verdict"], "pass", "{detail}");
+    assert_eq!(detail["checksum"], before, "the same bytes");
+    build_and_approve(&server, &reviewer, "retry-me", "1.0.0");
+
+    // A version its content failed cannot be retried into approval, before or after the sync.
+    let out = admin_kiln(&server, &["review", "retry", "retry-closed@1.0.0"], None);
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(
+        said.contains("cannot be retried") && said.contains("license-denied"),
+        "{said}"
+    );
+    assert_eq!(show(&server, "retry-closed", "1.0.0")["state"], "failed");
+    // Nor can a version that did not fail.
+    let out = admin_kiln(&server, &["review", "retry", "retry-me@1.0.0"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not failed"), "{}", stderr(&out));
+}

@@ -14,6 +14,9 @@ use crate::kiln_binary;
 pub struct KilnServer {
     /// Its base URL (`http://127.0.0.1:PORT`).
     pub url: String,
+    /// The first paragraph it printed: where it listens, its data directory, its admin token,
+    /// and any warning about its setup.
+    pub banner: String,
     /// The admin token it created on first start.
     pub admin_token: String,
     data: tempfile::TempDir,
@@ -125,6 +128,16 @@ impl KilnServer {
         reader
             .read_line(&mut first)
             .expect("read kiln serve's first line");
+        // The rest of the banner's first paragraph: the data directory, the admin token, and
+        // any warning.
+        let mut banner = first.clone();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                break;
+            }
+            banner.push_str(&line);
+        }
         // Keep reading, so the server never writes to a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let url = first
@@ -138,6 +151,7 @@ impl KilnServer {
             .to_owned();
         Self {
             url,
+            banner,
             admin_token,
             data,
             child,

@@ -36,6 +36,9 @@ pub(crate) enum ReviewCommand {
     Curate(closure::CurateArgs),
     /// Reject a version, with the reason the author will see.
     Reject(RejectArgs),
+    /// Audit and build a failed version again, with the same bytes (admin): for a version kiln's
+    /// own state failed (a stale advisory database, a job out of attempts), not its content.
+    Retry(RetryArgs),
     /// The approvals as a cargo-vet audits.toml, for other projects to import.
     ExportVet(vet::ExportArgs),
 }
@@ -69,6 +72,15 @@ pub(crate) struct RejectArgs {
     connection: Connection,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct RetryArgs {
+    /// The version, as NAME@VERSION.
+    #[arg(value_name = "NAME@VERSION")]
+    target: String,
+    #[command(flatten)]
+    connection: Connection,
+}
+
 /// Splits `NAME@VERSION`.
 pub(crate) fn split_target(target: &str) -> Result<(&str, &str)> {
     match target.split_once('@') {
@@ -87,6 +99,7 @@ pub(crate) fn run(command: ReviewCommand) -> Result<()> {
             ReviewCommand::Approve(args) => approve(args).await,
             ReviewCommand::Curate(args) => closure::curate(args).await,
             ReviewCommand::Reject(args) => reject(args).await,
+            ReviewCommand::Retry(args) => retry(args).await,
             ReviewCommand::ExportVet(args) => vet::export_vet(args).await,
         }
     })
@@ -128,6 +141,22 @@ async fn reject(args: RejectArgs) -> Result<()> {
         )
         .await?;
     println!("rejected {name}@{version}: {}", args.reason);
+    Ok(())
+}
+
+async fn retry(args: RetryArgs) -> Result<()> {
+    let (name, version) = split_target(&args.target)?;
+    let client = Client::new(&args.connection)?;
+    let _: Decided = client
+        .post_json(
+            &format!("/api/kiln/v1/submissions/{name}/{version}/retry"),
+            &serde_json::json!({}),
+        )
+        .await?;
+    println!(
+        "{name}@{version} is submitted again: its audit and build run with the same bytes \
+         (kiln review show {name}@{version} follows it)"
+    );
     Ok(())
 }
 

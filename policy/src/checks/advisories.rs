@@ -189,6 +189,20 @@ fn advisory_code(informational: Option<&Informational>) -> FindingCode {
     }
 }
 
+/// Why `db` is too old for `policy` on `today` (YYYY-MM-DD), when it is: every audit then
+/// denies with `advisory-db-stale`.
+pub fn staleness(db: &AdvisoryDb, policy: &AdvisoryPolicy, today: &str) -> Option<String> {
+    let (now, newest) = (days(today)?, days(&db.newest)?);
+    (now - newest > i64::from(policy.max_db_age_days)).then(|| {
+        format!(
+            "the advisory database's newest advisory is from {} ({} days ago), older than the policy's {} days: sync it",
+            db.newest,
+            now - newest,
+            policy.max_db_age_days
+        )
+    })
+}
+
 /// Checks every registry package of `lockfile` against `db`. `today` is YYYY-MM-DD.
 pub fn check(
     lockfile: &Lockfile,
@@ -197,18 +211,8 @@ pub fn check(
     today: &str,
 ) -> (Vec<Match>, Vec<Finding>) {
     let mut findings = Vec::new();
-    if let (Some(now), Some(newest)) = (days(today), days(&db.newest))
-        && now - newest > i64::from(policy.max_db_age_days)
-    {
-        findings.push(Finding::deny(
-            FindingCode::AdvisoryDbStale,
-            format!(
-                "the advisory database's newest advisory is from {} ({} days ago), older than the policy's {} days: sync it",
-                db.newest,
-                now - newest,
-                policy.max_db_age_days
-            ),
-        ));
+    if let Some(message) = staleness(db, policy, today) {
+        findings.push(Finding::deny(FindingCode::AdvisoryDbStale, message));
     }
     let mut matches = Vec::new();
     for package in &lockfile.packages {

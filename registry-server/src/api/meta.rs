@@ -55,6 +55,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         super::submissions::diff,
         super::submissions::approve,
         super::submissions::reject,
+        super::submissions::retry,
         super::submissions::closure,
         super::submissions::approve_closure,
         super::submissions::curate,

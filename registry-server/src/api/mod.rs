@@ -81,6 +81,10 @@ pub fn router(app: AppState) -> Router {
             post(submissions::reject),
         )
         .route(
+            "/api/kiln/v1/submissions/{name}/{version}/retry",
+            post(submissions::retry),
+        )
+        .route(
             "/api/kiln/v1/submissions/{name}/{version}/closure",
             get(submissions::closure),
         )

@@ -114,6 +114,20 @@ pub(crate) async fn reject(
     ))
 }
 
+/// `POST /api/kiln/v1/submissions/{name}/{version}/retry` (admin): audits and builds a failed
+/// version again with the same bytes, when kiln's own state failed it (409 when its content
+/// did).
+#[utoipa::path(post, path = "/api/kiln/v1/submissions/{name}/{version}/retry", responses((status = 200, body = Decided), (status = 409)))]
+pub(crate) async fn retry(
+    State(app): State<AppState>,
+    Need(auth, _): Need<scope::Admin>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Decided>> {
+    Ok(Json(
+        crate::review::retry(&app, &name, &version, &auth).await?,
+    ))
+}
+
 /// `GET /api/kiln/v1/submissions/{name}/{version}/closure`: every package a dependent's build
 /// of the version resolves, dependencies first, each with its state, verdict, findings, licence,
 /// build-time code and advisories, and what is new against the approved set.

@@ -12,6 +12,8 @@
 
 use kiln_policy::Digest;
 use kiln_policy::audit::AuditReport;
+use kiln_policy::codes::FindingCode;
+use kiln_policy::findings::Severity;
 use kiln_wire::submissions::{BuildReport, Submission};
 use kiln_wire::worker::{ArtifactRecord, JobPayload};
 use kiln_wire::{FeatureSet, JobKind, Verdict, VersionState};
@@ -724,12 +726,16 @@ pub async fn record_build(
     Ok(VersionState::Built)
 }
 
-/// Fails a version still in its audit or build, with the reason.
+/// Fails a version still in its audit or build, with the reason. `retryable` says whether the
+/// failure was kiln's own (a job whose attempts ran out on errors a worker called transient, a
+/// worker that died, a timeout), so that an admin may run the round again with the same bytes
+/// ([`retry`]).
 pub async fn fail(
     tx: &mut Tx,
     job: &JobPayload,
     reason: &str,
     actor: &str,
+    retryable: bool,
 ) -> ModelResult<VersionState> {
     let subject = job.subject();
     let state = end_round(
@@ -745,10 +751,110 @@ pub async fn fail(
         "fail",
         &subject,
         actor,
-        serde_json::json!({"reason": reason}),
+        serde_json::json!({"reason": reason, "retryable": retryable}),
     )
     .await?;
     Ok(state)
+}
+
+/// Why `version` (failed) may not be audited and built again with the same bytes: `None` when
+/// its failure was kiln's own state (an advisory database older than the policy allows, the
+/// only thing its audit denied; or a job that failed as retryable), else the reason.
+async fn not_retryable(tx: &mut Tx, version: &VersionRow) -> ModelResult<Option<String>> {
+    let last = sqlx::query(
+        "SELECT kind, data FROM events WHERE subject = $1 AND kind IN ('audit', 'fail') \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(version.subject())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(last) = last else {
+        return Ok(Some("nothing failed it".into()));
+    };
+    let data: serde_json::Value = serde_json::from_str(&last.get::<String, _>("data"))
+        .map_err(|err| corrupt("an event's data", err))?;
+    if last.get::<String, _>("kind") == "fail" {
+        let reason = data["reason"].as_str().unwrap_or("a job failed");
+        return Ok(
+            (data["retryable"] != true).then(|| format!("it failed by its content: {reason}"))
+        );
+    }
+    let body: Option<String> = sqlx::query_scalar(
+        "SELECT body FROM reports WHERE version_id = $1 AND kind = 'audit' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(version.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let report: AuditReport = match body {
+        Some(body) => serde_json::from_str(&body).map_err(|err| corrupt("an audit report", err))?,
+        None => return Ok(Some("its audit report is missing".into())),
+    };
+    let content: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Deny && f.code != FindingCode::AdvisoryDbStale)
+        .map(|f| format!("{} ({})", f.message, f.code))
+        .collect();
+    Ok((!content.is_empty()).then(|| {
+        format!(
+            "its audit denied it for its content: {}",
+            content.join("; ")
+        )
+    }))
+}
+
+/// Runs the audit and build of a failed version again, with the same bytes, as `actor` (an
+/// admin): only when its failure was kiln's own state, not its content (a version's bytes can
+/// never be replaced, and content that failed fails again).
+pub async fn retry(
+    tx: &mut Tx,
+    version: &VersionRow,
+    actor: &str,
+    job_attempts: i64,
+) -> ModelResult<()> {
+    let subject = version.subject();
+    if version.state != VersionState::Failed {
+        return Err(ModelError::Conflict(format!(
+            "{subject} is {}, not failed: only a failed version can be retried",
+            version.state
+        )));
+    }
+    if let Some(why) = not_retryable(tx, version).await? {
+        return Err(ModelError::Conflict(format!(
+            "{subject} cannot be retried: {why}; publish a new version instead"
+        )));
+    }
+    transition(
+        tx,
+        version.id,
+        &subject,
+        ("retry", "retried"),
+        &[VersionState::Failed],
+        VersionState::Submitted,
+        None,
+    )
+    .await?;
+    // The closure it was submitted with, for its audit and build to resolve through.
+    let closure: Option<String> = sqlx::query_scalar(
+        "SELECT c.token FROM closures c JOIN closure_members m ON m.closure_id = c.id \
+         WHERE m.version_id = $1 ORDER BY c.id DESC LIMIT 1",
+    )
+    .bind(version.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let payload = JobPayload {
+        version_id: version.id,
+        krate: version.krate.clone(),
+        version: version.version.clone(),
+        checksum: version.checksum,
+        features: version.features.clone(),
+        closure,
+        origin: version.origin.clone(),
+    };
+    jobs::drop_for_version(tx, version.id).await?;
+    jobs::enqueue(tx, JobKind::Audit, &payload, job_attempts).await?;
+    events::append(tx, "retry", &subject, actor, serde_json::json!({})).await?;
+    Ok(())
 }
 
 /// Shows why a version in its audit or build is not moving (it keeps its state; the next

@@ -94,6 +94,24 @@ pub async fn reject(
     })
 }
 
+/// Audits and builds a failed version again with the same bytes (an admin's decision), when it
+/// failed by kiln's own state (a stale advisory database, a job out of attempts) and not by its
+/// content.
+pub async fn retry(
+    app: &App,
+    name: &str,
+    version: &str,
+    admin: &Authenticated,
+) -> ModelResult<Decided> {
+    let row = versions::find(&app.db, name, version).await?;
+    let mut w = app.db.begin_write().await?;
+    versions::retry(&mut w.tx, &row, &admin.login, app.config.job_attempts).await?;
+    w.commit().await?;
+    Ok(Decided {
+        state: VersionState::Submitted,
+    })
+}
+
 /// Signs a review statement for `version` with the server's reviewer key and stores it as a
 /// blob: its subjects are the `.crate` and every built module, its predicate names the features
 /// approved; returns its digest and size.
