@@ -106,6 +106,43 @@ fn admins_review_revoke_and_manage_tokens_from_the_command_line() {
     assert!(diff.contains("! first version"), "{diff}");
     assert!(diff.contains("+++ b/src/lib.rs"), "{diff}");
 
+    // The source of any submission: its files with what to read first, and one file.
+    let out = kiln(&server.url, &admin, &["review", "source", "gauge@1.1.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    assert!(listing.contains("gauge@1.1.0:"), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("build.rs") && l.contains("! build script")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("src/lib.rs") && l.contains("1 line(s) with `unsafe`")),
+        "{listing}"
+    );
+    let out = kiln(
+        &server.url,
+        &admin,
+        &["review", "source", "gauge@1.1.0", "src/lib.rs"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("unreachable_unchecked"),
+        "{}",
+        stdout(&out)
+    );
+    refused(
+        &kiln(
+            &server.url,
+            &admin,
+            &["review", "source", "gauge@1.1.0", "src/nope.rs"],
+        ),
+        "has no file `src/nope.rs`",
+    );
+
     // Reject, then cargo-vet export of what is approved.
     let out = kiln(
         &server.url,

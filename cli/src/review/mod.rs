@@ -9,6 +9,7 @@ mod closure;
 mod diff;
 mod list;
 mod show;
+mod source;
 mod table;
 mod vet;
 
@@ -28,6 +29,9 @@ pub(crate) enum ReviewCommand {
     /// The source diff against the last approved version (or --against VERSION), with build
     /// scripts, manifests, new dependencies, new imports and new `unsafe` called out.
     Diff(diff::DiffArgs),
+    /// The files of any submission (a first version, a failed one), with what to read first
+    /// called out; with PATH, that file.
+    Source(source::SourceArgs),
     /// Approve a built version (signs a review statement with the server's reviewer key), or
     /// with --closure its whole audited and built closure, dependencies first.
     Approve(ApproveArgs),
@@ -96,6 +100,7 @@ pub(crate) fn run(command: ReviewCommand) -> Result<()> {
             ReviewCommand::List(args) => list::list(args).await,
             ReviewCommand::Show(args) => show::show(args).await,
             ReviewCommand::Diff(args) => diff::diff(args).await,
+            ReviewCommand::Source(args) => source::source(args).await,
             ReviewCommand::Approve(args) => approve(args).await,
             ReviewCommand::Curate(args) => closure::curate(args).await,
             ReviewCommand::Reject(args) => reject(args).await,
