@@ -1,5 +1,7 @@
 //! The registry's worker API ([`kiln_wire::worker`]), as a client.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kiln_policy::Digest;
@@ -37,11 +39,14 @@ pub enum ClientError {
     },
 }
 
-/// A worker's connection to the registry.
+/// A worker's connection to the registry: one base URL, or several (replicas behind their own
+/// addresses) that it fails over between when one cannot be reached.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    bases: Arc<Vec<String>>,
+    /// The index in `bases` of the replica in use.
+    current: Arc<AtomicUsize>,
     token: String,
     /// The worker's name, unique among workers.
     pub worker: String,
@@ -50,24 +55,66 @@ pub struct Client {
 impl Client {
     /// A client for the registry at `base`, with a worker token, as worker `worker`.
     pub fn new(base: &str, token: &str, worker: &str) -> Self {
+        Self::with_replicas(&[base.to_owned()], token, worker)
+    }
+
+    /// A client for the registry at any of `bases` (its replicas), trying them in order and
+    /// staying with the one that answers.
+    ///
+    /// # Panics
+    ///
+    /// When `bases` is empty.
+    pub fn with_replicas(bases: &[String], token: &str, worker: &str) -> Self {
+        assert!(!bases.is_empty(), "a registry URL at least");
         Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
                 .build()
                 .expect("an HTTP client"),
-            base: base.trim_end_matches('/').to_owned(),
+            bases: Arc::new(
+                bases
+                    .iter()
+                    .map(|b| b.trim_end_matches('/').to_owned())
+                    .collect(),
+            ),
+            current: Arc::new(AtomicUsize::new(0)),
             token: token.to_owned(),
             worker: worker.to_owned(),
         }
     }
 
-    /// The registry's base URL.
+    /// The base URL of the replica in use.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// Sends the request `build` makes for `path`'s URL; when the replica in use cannot be
+    /// reached, the next one, until each was tried once. An answer (even an error status) ends
+    /// the search: only a replica that does not answer is passed over.
+    async fn send_to(
+        &self,
+        path: &str,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, String), ClientError> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for offset in 0..self.bases.len() {
+            let index = (first + offset) % self.bases.len();
+            let url = format!("{}{path}", self.bases[index]);
+            match self.send(build(&url), &url).await {
+                Err(err @ ClientError::Unreachable { .. }) => {
+                    if self.bases.len() > 1 {
+                        tracing::warn!(error = %err, "trying the registry's next replica");
+                    }
+                    last = Some(err);
+                }
+                answered => {
+                    self.current.store(index, Ordering::Relaxed);
+                    return answered.map(|response| (response, url));
+                }
+            }
+        }
+        Err(last.expect("at least one replica was tried"))
     }
 
     async fn send(
@@ -117,26 +164,29 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let url = self.url(path);
-        let response = self.send(self.http.post(&url).json(body), &url).await?;
+        let (response, url) = self
+            .send_to(path, |url| self.http.post(url).json(body))
+            .await?;
         Self::read(response, &url).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let url = self.url(path);
-        let response = self.send(self.http.get(&url), &url).await?;
+        let (response, url) = self.send_to(path, |url| self.http.get(url)).await?;
         Self::read(response, &url).await
     }
 
     /// The next ready job of `kind`, with a lease of `lease_secs`.
     pub async fn claim(&self, kind: JobKind, lease_secs: u64) -> Result<Option<Job>, ClientError> {
-        let url = self.url("/api/kiln/v1/jobs/claim");
         let request = ClaimRequest {
             kind,
             worker: self.worker.clone(),
             lease_secs: Some(lease_secs),
         };
-        let response = self.send(self.http.post(&url).json(&request), &url).await?;
+        let (response, url) = self
+            .send_to("/api/kiln/v1/jobs/claim", |url| {
+                self.http.post(url).json(&request)
+            })
+            .await?;
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return Ok(None);
         }
@@ -156,8 +206,11 @@ impl Client {
 
     /// The stored blob with `digest`.
     pub async fn blob(&self, digest: &Digest) -> Result<Vec<u8>, ClientError> {
-        let url = self.url(&format!("/api/kiln/v1/blobs/{digest}"));
-        let response = self.send(self.http.get(&url), &url).await?;
+        let (response, url) = self
+            .send_to(&format!("/api/kiln/v1/blobs/{digest}"), |url| {
+                self.http.get(url)
+            })
+            .await?;
         response
             .bytes()
             .await
@@ -170,15 +223,14 @@ impl Client {
 
     /// Uploads `bytes` as a blob; returns its digest.
     pub async fn upload(&self, bytes: Vec<u8>) -> Result<Digest, ClientError> {
-        let url = self.url("/api/kiln/v1/blobs");
-        let response = self
-            .send(
+        let bytes = bytes::Bytes::from(bytes);
+        let (response, url) = self
+            .send_to("/api/kiln/v1/blobs", |url| {
                 self.http
-                    .post(&url)
+                    .post(url)
                     .header("Content-Type", "application/octet-stream")
-                    .body(bytes),
-                &url,
-            )
+                    .body(bytes.clone())
+            })
             .await?;
         let uploaded: Uploaded = Self::read(response, &url).await?;
         Ok(uploaded.digest)
@@ -195,7 +247,7 @@ impl Client {
         }
         let config: Config = self.get("/index/config.json").await?;
         let curated = crate::curated::CuratedIndex::new(
-            format!("sparse+{}/index/", self.base),
+            format!("sparse+{}/index/", self.base()),
             Some(format!(
                 "sparse+{}/index/",
                 config.api.trim_end_matches('/')
@@ -204,7 +256,7 @@ impl Client {
         Ok(match closure {
             Some(token) => curated.with_closure(format!(
                 "sparse+{}/api/kiln/v1/closures/{token}/index/",
-                self.base
+                self.base()
             )),
             None => curated,
         })

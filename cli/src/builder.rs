@@ -19,10 +19,18 @@ use crate::password;
 
 #[derive(Debug, Args)]
 pub(crate) struct BuilderArgs {
-    /// The kiln server.
-    #[arg(long, value_name = "URL", env = "KILN_REGISTRY")]
-    registry: String,
-    /// A worker token (`kiln` tokens with the `worker` scope).
+    /// The kiln server; several (its replicas, comma-separated or the flag repeated) are tried in
+    /// order, and a replica that cannot be reached is passed over for the next.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KILN_REGISTRY",
+        value_delimiter = ',',
+        required = true
+    )]
+    registry: Vec<String>,
+    /// A worker token (`kiln` tokens with the `worker` scope); give it in the environment
+    /// (`KILN_TOKEN`) so that it does not show in the process list.
     #[arg(long, value_name = "TOKEN", env = "KILN_TOKEN", hide_env_values = true)]
     token: String,
     /// The builder key that signs provenance and audit statements (its public key must be in
@@ -130,7 +138,7 @@ pub(crate) fn run(args: BuilderArgs) -> Result<()> {
             worker_name(&args.cache, &format!("builder-{}", host.trim()))?
         }
     };
-    let client = Client::new(&args.registry, &args.token, &name);
+    let client = Client::with_replicas(&args.registry, &args.token, &name);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -155,7 +163,10 @@ pub(crate) fn run(args: BuilderArgs) -> Result<()> {
                 wait(stopped.clone()),
             )));
         }
-        println!("kiln builder {name} working for {}", args.registry);
+        println!(
+            "kiln builder {name} working for {}",
+            args.registry.join(", ")
+        );
         crate::process::shutdown_signal().await;
         let _ = stop.send(true);
         for worker in workers {

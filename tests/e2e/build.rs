@@ -226,13 +226,14 @@ fn a_separate_builder_process_works_the_queue() {
     let worker = server.token("builders", &["worker"]);
     let policy = fixtures.path().join("policy.toml");
     std::fs::write(&policy, "[advisories]\nmax_db_age_days = 100000\n").unwrap();
+    // Two replicas named, the first out of reach: the builder passes over it. The token comes
+    // from the environment, so it never shows in the process list.
+    let replicas = format!("http://127.0.0.1:9,{}", server.url);
     let mut builder = std::process::Command::new(kiln_binary())
         .args([
             "builder",
             "--registry",
-            &server.url,
-            "--token",
-            &worker,
+            &replicas,
             "--name",
             "scale-out-1",
             "--key",
@@ -245,10 +246,16 @@ fn a_separate_builder_process_works_the_queue() {
         .arg("--cache")
         .arg(fixtures.path().join("cache"))
         .env("KILN_KEY_PASSWORD", "")
+        .env("KILN_TOKEN", &worker)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let command_line = std::fs::read(format!("/proc/{}/cmdline", builder.id())).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&command_line).contains(&worker),
+        "the worker token shows in the process list"
+    );
     let world = CargoWorld::new(&server);
     let lib = world.library("scaled-out", "1.0.0", "", "pub fn f() -> u8 { 7 }\n");
     let out = world.publish(&lib, Some(&author));
