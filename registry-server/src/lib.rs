@@ -37,6 +37,7 @@ pub mod review;
 pub mod revocation;
 pub mod submissions;
 pub mod tokens;
+pub mod vet;
 pub mod work;
 
 use std::path::Path;

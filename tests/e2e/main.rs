@@ -23,3 +23,4 @@ mod registry_hostile;
 mod registry_incident;
 mod runtime;
 mod s3;
+mod vet;

@@ -68,6 +68,14 @@ impl CargoWorld {
         .unwrap();
     }
 
+    /// Runs `program` (a cargo subcommand's binary, such as `cargo-vet`) in `dir` with the
+    /// kiln registry configured, as cargo would run it.
+    pub fn tool(&self, program: &Path, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(program);
+        cmd.args(args).env("CARGO", env!("CARGO"));
+        self.run(cmd, dir, None)
+    }
+
     /// Runs cargo in `dir` with the kiln registry configured and `token` as its token.
     pub fn cargo(&self, dir: &Path, args: &[&str], token: Option<&str>) -> Output {
         let mut cmd = Command::new(env!("CARGO"));

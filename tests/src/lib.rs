@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod server;
 pub mod upstream;
+pub mod vet;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

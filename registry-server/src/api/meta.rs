@@ -56,6 +56,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> ApiResult<Response> 
         super::submissions::approve,
         super::submissions::reject,
         super::submissions::retry,
+        super::vet::audits,
         super::submissions::closure,
         super::submissions::approve_closure,
         super::submissions::curate,

@@ -17,6 +17,7 @@ mod meta;
 mod revocations;
 mod submissions;
 mod tokens;
+mod vet;
 pub mod workers;
 
 use axum::Router;
@@ -98,6 +99,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/api/kiln/v1/artifacts/{digest}", get(artifacts::artifact))
         .route("/api/kiln/v1/catalogue", get(catalogue::list))
+        .route("/vet/audits.toml", get(vet::audits))
         .route("/api/kiln/v1/imports", post(imports::import))
         .route(
             "/api/kiln/v1/revocations",
