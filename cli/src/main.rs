@@ -27,6 +27,7 @@ mod review;
 mod run;
 mod runs;
 mod serve;
+mod status;
 mod style;
 
 use std::process::ExitCode;
@@ -88,6 +89,8 @@ enum Command {
     /// Show or sync the RustSec advisory database (a local one, or the server's).
     #[command(subcommand)]
     Advisories(advisories::AdvisoriesCommand),
+    /// Follow a submission through its audit, build and review (--wait: until a decision).
+    Status(status::StatusArgs),
     /// Review submissions: list, show, diff, approve, reject, export-vet.
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         Command::Runs(command) => runs::run(command),
         Command::Executor(args) => executor::run(args),
         Command::Builder(args) => builder::run(args),
+        Command::Status(args) => status::run(args),
         Command::Review(command) => review::run(command),
         Command::Revoke(args) => admin::revoke(args),
         Command::Token(command) => admin::token(command),

@@ -564,6 +564,14 @@ fn a_version_failed_by_a_stale_database_is_retried_after_a_sync_and_one_failed_b
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The author follows it with `kiln status --wait` until the reviewer decides.
+    let follow = std::process::Command::new(kiln_binary())
+        .args(["status", "retry-me@1.0.0", "--wait", "--timeout", "5m"])
+        .args(["--registry", &server.url, "--token", &author])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let detail = audited(&server, "retry-me", "1.0.0");
     assert!(
         matches!(detail["state"].as_str(), Some("audited" | "built")),
@@ -572,6 +580,15 @@ fn a_version_failed_by_a_stale_database_is_retried_after_a_sync_and_one_failed_b
     assert_eq!(detail["reports"]["audit"]["verdict"], "pass", "{detail}");
     assert_eq!(detail["checksum"], before, "the same bytes");
     build_and_approve(&server, &reviewer, "retry-me", "1.0.0");
+    let followed = follow.wait_with_output().unwrap();
+    assert!(followed.status.success(), "{}", stderr(&followed));
+    let said = String::from_utf8_lossy(&followed.stdout);
+    assert!(
+        said.contains("retry-me@1.0.0: approved")
+            && said.contains("audit: pass")
+            && said.contains("approved by rita"),
+        "{said}"
+    );
 
     // A version its content failed cannot be retried into approval, before or after the sync.
     let out = admin_kiln(&server, &["review", "retry", "retry-closed@1.0.0"], None);
@@ -582,6 +599,14 @@ fn a_version_failed_by_a_stale_database_is_retried_after_a_sync_and_one_failed_b
         "{said}"
     );
     assert_eq!(show(&server, "retry-closed", "1.0.0")["state"], "failed");
+    // Its author sees why, and `kiln status` exits 1.
+    let out = admin_kiln(&server, &["status", "retry-closed@1.0.0"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("retry-closed@1.0.0: failed") && said.contains("license-denied"),
+        "{said}"
+    );
     // Nor can a version that did not fail.
     let out = admin_kiln(&server, &["review", "retry", "retry-me@1.0.0"], None);
     assert!(!out.status.success());

@@ -9,7 +9,7 @@ pub fn write(dir: &Path, id: &str, krate: &str, patched: &str) {
     write_dated(dir, id, krate, patched, "2026-11-01");
 }
 
-/// [`write`], dated `date` (YYYY-MM-DD): the database's age is its newest advisory's.
+/// [`write()`], dated `date` (YYYY-MM-DD): the database's age is its newest advisory's.
 pub fn write_dated(dir: &Path, id: &str, krate: &str, patched: &str, date: &str) {
     let folder = dir.join("crates").join(krate);
     std::fs::create_dir_all(&folder).unwrap();
