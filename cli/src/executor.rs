@@ -34,6 +34,10 @@ pub(crate) struct ExecutorTuning {
     /// How long a streaming client may take to read an event before its run is stopped.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub(crate) stream_write_timeout: Duration,
+    /// How often the trust file (and the key files it names) is read again; a change of keys
+    /// applies to the next preflight. SIGHUP reads it at once.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub(crate) trust_check_interval: Duration,
 }
 
 fn notebook_bytes(text: &str) -> Result<usize, String> {
@@ -78,16 +82,80 @@ pub(crate) struct ExecutorArgs {
     connections: crate::connections::ConnectionArgs,
 }
 
+/// Reads the trust file at `path` into `executor` every `every`, and at once on SIGHUP, until
+/// `stop`: a change of keys applies to the next preflight. A file that does not load is logged
+/// and the keys in use stay.
+async fn watch_trust(
+    executor: Arc<Executor>,
+    path: PathBuf,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    #[cfg(not(unix))]
+    let mut hangup: Option<tokio::sync::mpsc::Receiver<()>> = None;
+    let reload = |why: &str| match Keyring::load(&path) {
+        Ok(keyring) => {
+            let keys = keyring.len();
+            if executor.replace_keyring(keyring) {
+                tracing::info!(path = %path.display(), keys, why, "trusting the trust file's new keys");
+            }
+        }
+        Err(err) => tracing::warn!(
+            path = %path.display(),
+            error = %err,
+            "the trust file does not load; the keys in use stay"
+        ),
+    };
+    tokio::pin!(stop);
+    loop {
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(every) => reload("changed"),
+            () = signalled => reload("SIGHUP"),
+        }
+    }
+}
+
 /// Starts an executor: its state, and the task that fetches the revocation list now and keeps
-/// it fresh until `stop` resolves.
+/// it fresh, and reads the trust file at `trust` again when it changes, until `stop` resolves.
 pub(crate) fn start(
     settings: ExecutorSettings,
+    trust: PathBuf,
     tuning: &ExecutorTuning,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<ApiState>, tokio::task::JoinHandle<()>)> {
     let registry = settings.registry.clone();
     let executor = Executor::new(settings).context("starting the executor")?;
-    let refresher = tokio::spawn(executor.clone().refresh_revocations_until(stop));
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let refresh = executor
+        .clone()
+        .refresh_revocations_until(until_stopped(stopped.clone()));
+    let watch = watch_trust(
+        executor.clone(),
+        trust,
+        tuning.trust_check_interval,
+        until_stopped(stopped),
+    );
+    let refresher = tokio::spawn(async move {
+        let relay = async move {
+            stop.await;
+            let _ = stopping.send(true);
+        };
+        tokio::join!(relay, refresh, watch);
+    });
     let state = ApiState::new(
         executor,
         TokenCheck::new(&registry),
@@ -126,7 +194,7 @@ async fn serve(args: ExecutorArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     let (stop_refresh, refresh_stopped) = tokio::sync::watch::channel(false);
-    let (state, refresher) = start(settings, &args.tuning, async move {
+    let (state, refresher) = start(settings, args.trust.clone(), &args.tuning, async move {
         let mut stopped = refresh_stopped;
         let _ = stopped.wait_for(|stop| *stop).await;
     })?;

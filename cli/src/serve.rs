@@ -185,9 +185,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let mut stopped = workers_stopped.clone();
         // The executor reads this registry over loopback: its first fetch of the revocation
         // list waits on the bound listener until the server below starts answering.
-        let (state, refresher) = crate::executor::start(settings, &args.executor, async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })?;
+        let trust = app.keys.trust_file.clone();
+        let (state, refresher) =
+            crate::executor::start(settings, trust, &args.executor, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })?;
         let executor = state.executor.clone();
         let _ = app
             .extensions

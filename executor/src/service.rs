@@ -86,7 +86,8 @@ pub struct Prepared {
 pub struct Executor {
     runtime: Runtime,
     fetcher: Fetcher,
-    preflight: Preflight,
+    /// The preflight: replaced whole when the trust file changes ([`Executor::replace_keyring`]).
+    preflight: std::sync::RwLock<Arc<Preflight>>,
     compatibility: String,
     artifacts: ArtifactCache,
     loaded: ModuleCache,
@@ -142,7 +143,7 @@ impl Executor {
         Ok(Arc::new(Self {
             runtime,
             fetcher,
-            preflight,
+            preflight: std::sync::RwLock::new(Arc::new(preflight)),
             compatibility,
             artifacts: ArtifactCache::default(),
             loaded: ModuleCache::default(),
@@ -192,9 +193,27 @@ impl Executor {
         self.fetcher.revocations().await
     }
 
-    /// The preflight, with the policy it decides under.
-    pub fn preflight(&self) -> &Preflight {
-        &self.preflight
+    /// The preflight, with the keys and the policy it decides under now.
+    pub fn preflight(&self) -> Arc<Preflight> {
+        self.preflight.read().expect("the preflight lock").clone()
+    }
+
+    /// Trusts `keyring` from now on (the trust file changed): decisions already made stand, the
+    /// next ones use the new keys, and the revocation list is verified again with them before the
+    /// next preflight. Answers whether anything changed.
+    pub fn replace_keyring(&self, keyring: Keyring) -> bool {
+        let mut current = self.preflight.write().expect("the preflight lock");
+        if *current.keyring() == keyring {
+            return false;
+        }
+        *current = Arc::new(Preflight::new(
+            keyring,
+            self.settings.policy.execution.clone(),
+            self.settings.policy.wasm.clone(),
+        ));
+        drop(current);
+        self.revocations.mark_changed();
+        true
     }
 
     /// Reads an uploaded dataset for a cell's input (`None` when it is gone or damaged).
@@ -217,7 +236,7 @@ impl Executor {
     /// Fetches and verifies the revocation list; on failure the last good list stays (and ages).
     pub async fn refresh_revocations(&self) {
         self.revocations
-            .refresh(&self.fetcher, self.preflight.keyring())
+            .refresh(&self.fetcher, self.preflight().keyring())
             .await;
     }
 
@@ -268,8 +287,9 @@ impl Executor {
                 .into());
             }
         }
+        let preflight = self.preflight();
         self.revocations
-            .refresh_if_changed(&self.fetcher, self.preflight.keyring())
+            .refresh_if_changed(&self.fetcher, preflight.keyring())
             .await;
         let mut fetched = BTreeMap::new();
         for (name, lock) in &notebook.kernels {
@@ -310,11 +330,12 @@ impl Executor {
                             json,
                         })
                         .collect();
-                    let cell_grants = cell.grants.clone().unwrap_or_else(|| {
-                        self.preflight.default_grants(&artifacts.manifest.imports)
-                    });
+                    let cell_grants = cell
+                        .grants
+                        .clone()
+                        .unwrap_or_else(|| preflight.default_grants(&artifacts.manifest.imports));
                     grants = cell_grants.clone();
-                    let decision = self.preflight.decide(&PreflightInput {
+                    let decision = preflight.decide(&PreflightInput {
                         cell: &CellContract {
                             entry: cell.entry.clone(),
                             grants: cell_grants,

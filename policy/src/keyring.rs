@@ -152,7 +152,7 @@ struct RawKey {
 }
 
 /// The keys a verifier trusts, found by key id. Verification looks keys up here and nowhere else.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keyring {
     keys: HashMap<String, TrustedKey>,
 }

@@ -9,7 +9,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kiln_policy::Digest;
 use kiln_policy::manifest::ArtifactManifest;
@@ -608,6 +608,34 @@ fn notebooks_run_through_the_executor_api_and_hostile_kernels_are_contained() {
         blocked_codes(&answer).contains(&"missing-statement".to_owned()),
         "{answer}"
     );
+    // The trust file's builder key put right: the running executor trusts it without a restart
+    // (it reads the trust file again every 2 s).
+    std::fs::copy(
+        server.data_dir().join("keys/builder.pub"),
+        other.path().join("keys/builder.pub"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let (status, answer) = Api::new(&stranger.url).run(&runner, &chained);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the trust file's new key was not picked up: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // SIGHUP reads it at once, and does not stop the executor.
+    let hangup = Command::new("kill")
+        .args(["-HUP", &stranger.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hangup.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, answer) = Api::new(&stranger.url).run(&runner, &chained);
+    assert_eq!(status, 200, "the executor answers after SIGHUP: {answer}");
     drop(stranger);
 
     // A separate executor with the server's trust: it fills its artifact cache; a `.cwasm`
