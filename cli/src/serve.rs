@@ -159,7 +159,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
          credential-provider = \"cargo:token\"\n",
         url = config.public_url,
         data = args.data.display(),
-        token = args.data.join(kiln_registry::ADMIN_TOKEN_FILE).display(),
+        token = match args.data.join(kiln_registry::ADMIN_TOKEN_FILE) {
+            path if path.exists() => path.display().to_string(),
+            // A replica on a database another replica started first.
+            _ => "none here: the first replica on this database wrote it".to_owned(),
+        },
         index = config.index_url(),
     );
     // Nobody may be reading standard output any more; that must not stop the server.

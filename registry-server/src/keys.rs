@@ -30,6 +30,31 @@ pub enum KeysError {
         /// Why.
         source: std::io::Error,
     },
+    /// A key is missing, and this replica may not make one: its database's deployment already
+    /// has keys.
+    #[error(
+        "no signing key at {path}, and this database's deployment already has its keys (recorded \
+         by the replica that first started on it): copy that replica's keys/ directory and \
+         trust.toml into this data directory (docs/registry.md, \"Replicas\")"
+    )]
+    Missing {
+        /// The key file looked for.
+        path: PathBuf,
+    },
+    /// This replica's key for a role is not the deployment's.
+    #[error(
+        "this replica's {role} key {ours} is not the deployment's {deployment}: every replica \
+         must sign with the same keys; copy the keys/ directory and trust.toml of a replica that \
+         has them into this data directory (docs/registry.md, \"Replicas\")"
+    )]
+    Differ {
+        /// The role.
+        role: Role,
+        /// This replica's key id.
+        ours: String,
+        /// The deployment's recorded key id.
+        deployment: String,
+    },
     /// A key could not be made or read.
     #[error("{path}: {source}")]
     Key {
@@ -52,8 +77,20 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeysError + '_ {
     }
 }
 
-/// Loads the keys in `DATA/keys/`, creating any that are missing (and the trust file with them).
-pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
+impl ServerKeys {
+    /// The key of `role`.
+    pub fn signing_key(&self, role: Role) -> &SigningKey {
+        match role {
+            Role::Builder => &self.builder,
+            Role::Reviewer => &self.reviewer,
+            Role::Revocation => &self.revocation,
+        }
+    }
+}
+
+/// Loads the keys in `DATA/keys/`, creating any that are missing (and the trust file with them)
+/// when `create`; otherwise a missing key is an error ([`KeysError::Missing`]).
+pub fn load_or_create(data_dir: &Path, create: bool) -> Result<ServerKeys, KeysError> {
     let dir = data_dir.join("keys");
     std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
     let password = password();
@@ -69,6 +106,8 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKeys, KeysError> {
                 path: path.clone(),
                 source,
             })?
+        } else if !create {
+            return Err(KeysError::Missing { path });
         } else {
             let key = SigningKey::generate().map_err(|source| KeysError::Key {
                 path: path.clone(),

@@ -82,7 +82,7 @@ pub enum StartError {
     #[error("the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     /// The server's signing keys.
-    #[error("signing keys: {0}")]
+    #[error(transparent)]
     Keys(#[from] keys::KeysError),
 }
 
@@ -106,7 +106,7 @@ pub async fn open(
         None => Arc::new(blobs::FsBlobStore::new(data_dir.join("blobs"))?),
     };
     bootstrap_admin(&db, data_dir).await?;
-    let keys = keys::load_or_create(data_dir)?;
+    let keys = deployment_keys(&db, data_dir).await?;
     let index_cache = index_cache::IndexCache::new(match db.backend() {
         db::Backend::Sqlite => None,
         db::Backend::Postgres => Some(index_cache::SHARED_DATABASE_TTL),
@@ -125,6 +125,42 @@ pub async fn open(
         http,
         extensions: app::Extensions::default(),
     }))
+}
+
+/// This replica's signing keys, held to the deployment's: the first replica on a database makes
+/// its keys (or brings them) and records their ids there; a later replica must have the same
+/// keys, is never given new ones silently, and is refused at start otherwise. A replica whose
+/// trust file lists the deployment's key for a role as retired rotated that key: its new key is
+/// recorded, and the other replicas are refused until they have it.
+async fn deployment_keys(db: &Db, data_dir: &Path) -> Result<keys::ServerKeys, StartError> {
+    let recorded = model::deployment_keys::recorded(db).await?;
+    let keys = keys::load_or_create(data_dir, recorded.is_empty())?;
+    let trusted = kiln_policy::Keyring::load(&keys.trust_file).ok();
+    for role in kiln_policy::Role::ALL {
+        let ours = keys.signing_key(role).id().to_string();
+        match recorded.get(role.as_str()) {
+            Some(id) if *id == ours => continue,
+            Some(id)
+                if trusted
+                    .as_ref()
+                    .and_then(|keyring| keyring.get(id))
+                    .is_none_or(|key| key.retired.is_none()) =>
+            {
+                return Err(keys::KeysError::Differ {
+                    role,
+                    ours,
+                    deployment: id.clone(),
+                }
+                .into());
+            }
+            Some(id) => {
+                tracing::info!(%role, from = %id, to = %ours, "recording this replica's rotated key as the deployment's");
+            }
+            None => {}
+        }
+        model::deployment_keys::record(db, role.as_str(), &ours).await?;
+    }
+    Ok(keys)
 }
 
 /// Makes a token for `login` (created if new) with `scopes`, logged as made by `kiln`, and

@@ -267,7 +267,7 @@ fn refused_usage(out: &Output) {
 #[test]
 fn a_server_key_rotates_and_the_old_one_stays_trusted_as_retired() {
     let data = tempfile::tempdir().unwrap();
-    let before = kiln_registry::keys::load_or_create(data.path()).unwrap();
+    let before = kiln_registry::keys::load_or_create(data.path(), true).unwrap();
     let old_id = before.reviewer.id().to_string();
     let out = Command::new(kiln_binary())
         .args(["keys", "rotate", "--role", "reviewer", "--data"])
@@ -279,7 +279,7 @@ fn a_server_key_rotates_and_the_old_one_stays_trusted_as_retired() {
     assert!(stdout(&out).contains(&old_id), "{}", stdout(&out));
 
     // The server loads the new key from its next start; the other roles are untouched.
-    let after = kiln_registry::keys::load_or_create(data.path()).unwrap();
+    let after = kiln_registry::keys::load_or_create(data.path(), true).unwrap();
     let new_id = after.reviewer.id().to_string();
     assert_ne!(old_id, new_id);
     assert_eq!(

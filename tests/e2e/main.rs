@@ -21,6 +21,7 @@ mod races;
 mod registry;
 mod registry_hostile;
 mod registry_incident;
+mod replicas;
 mod runtime;
 mod s3;
 mod vet;

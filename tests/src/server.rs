@@ -45,6 +45,9 @@ pub struct ServerOptions {
     /// Run the in-process workers (the audit worker). Off by default: most tests play the
     /// worker themselves through the worker API.
     pub workers: bool,
+    /// A data directory whose signing keys (`keys/`, `trust.toml`) this server starts with, as
+    /// another replica of the same deployment.
+    pub keys_from: Option<std::path::PathBuf>,
 }
 
 impl ServerOptions {
@@ -80,6 +83,18 @@ impl KilnServer {
     /// Starts `kiln serve` with `options`.
     pub fn start_with(options: ServerOptions) -> Self {
         let data = tempfile::tempdir().expect("temporary data directory");
+        if let Some(from) = &options.keys_from {
+            std::fs::create_dir_all(data.path().join("keys")).unwrap();
+            for entry in std::fs::read_dir(from.join("keys")).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(
+                    entry.path(),
+                    data.path().join("keys").join(entry.file_name()),
+                )
+                .unwrap();
+            }
+            std::fs::copy(from.join("trust.toml"), data.path().join("trust.toml")).unwrap();
+        }
         let mut cmd = Command::new(kiln_binary());
         let (listen, public_url) = match &options.public_host {
             Some(host) => {
@@ -145,10 +160,10 @@ impl KilnServer {
             .strip_prefix("kiln listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from kiln serve: {first:?}"))
             .to_owned();
+        // A replica on a database another replica started first has no admin token of its own.
         let admin_token = std::fs::read_to_string(data.path().join("admin.token"))
-            .expect("admin token written on first start")
-            .trim()
-            .to_owned();
+            .map(|token| token.trim().to_owned())
+            .unwrap_or_default();
         Self {
             url,
             banner,

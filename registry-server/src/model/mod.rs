@@ -18,6 +18,7 @@
 pub mod artifacts;
 pub mod closures;
 pub mod crates;
+pub mod deployment_keys;
 pub mod events;
 pub mod index;
 pub mod jobs;
