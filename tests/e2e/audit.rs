@@ -580,6 +580,15 @@ fn a_version_failed_by_a_stale_database_is_retried_after_a_sync_and_one_failed_b
     assert_eq!(detail["reports"]["audit"]["verdict"], "pass", "{detail}");
     assert_eq!(detail["checksum"], before, "the same bytes");
     build_and_approve(&server, &reviewer, "retry-me", "1.0.0");
+    // The build's log, as the compiler wrote it in the sandbox.
+    let out = admin_kiln(
+        &server,
+        &["review", "show", "retry-me@1.0.0", "--build-log"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("retry-me"), "{log}");
     let followed = follow.wait_with_output().unwrap();
     assert!(followed.status.success(), "{}", stderr(&followed));
     let said = String::from_utf8_lossy(&followed.stdout);
@@ -599,7 +608,17 @@ fn a_version_failed_by_a_stale_database_is_retried_after_a_sync_and_one_failed_b
         "{said}"
     );
     assert_eq!(show(&server, "retry-closed", "1.0.0")["state"], "failed");
-    // Its author sees why, and `kiln status` exits 1.
+    // It has no build log; its author sees why it failed, and `kiln status` exits 1.
+    let out = admin_kiln(
+        &server,
+        &["review", "show", "retry-closed@1.0.0", "--build-log"],
+        None,
+    );
+    assert!(
+        !out.status.success() && stderr(&out).contains("has no build log yet"),
+        "{}",
+        stderr(&out)
+    );
     let out = admin_kiln(&server, &["status", "retry-closed@1.0.0"], None);
     assert_eq!(out.status.code(), Some(1));
     let said = String::from_utf8_lossy(&out.stdout);

@@ -69,8 +69,7 @@ fn replicas_share_one_key_set_and_other_keys_are_refused_at_start() {
     let theirs = kiln_registry::keys::load_or_create(stranger.path(), true).unwrap();
     let said = refused_start(stranger.path(), &database.url);
     assert!(
-        said.contains("is not the deployment's")
-            && said.contains(&theirs.builder.id().to_string()),
+        said.contains("is not the deployment's") && said.contains(&theirs.builder.id().to_string()),
         "{said}"
     );
 

@@ -24,6 +24,9 @@ pub(crate) struct ShowArgs {
     /// licence, build-time code, advisories, and what is new against the approved set.
     #[arg(long)]
     pub(crate) closure: bool,
+    /// Print the build's log (what the compiler said in the sandbox) instead.
+    #[arg(long, conflicts_with_all = ["closure", "json"])]
+    pub(crate) build_log: bool,
 }
 
 pub(crate) async fn show(args: ShowArgs) -> Result<()> {
@@ -35,6 +38,23 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     let detail: SubmissionDetail = client
         .get_json(&format!("/api/kiln/v1/submissions/{name}/{version}"))
         .await?;
+    if args.build_log {
+        let Some(log) = detail
+            .artifacts
+            .iter()
+            .rfind(|a| a.kind == kiln_wire::ArtifactKind::Log)
+        else {
+            anyhow::bail!(
+                "{name}@{version} has no build log yet (it is {})",
+                detail.submission.state
+            );
+        };
+        let bytes = client
+            .get_bytes(&format!("/api/kiln/v1/artifacts/{}", log.digest))
+            .await?;
+        print!("{}", String::from_utf8_lossy(&bytes));
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&detail)?);
         return Ok(());
