@@ -283,6 +283,7 @@ export async function runInBrowser(doc, { seed, policy, onEvent }) {
     decisions.push({ id: cell.id, kernel: cell.kernel, allow: reasons.length === 0, reasons, grants, limits });
   }
   stats.verifyMs.push(performance.now() - started);
+  if (stats.verifyMs.length > 100) stats.verifyMs.shift();
   const report = { allow: decisions.every((d) => d.allow), cells: decisions, trust: trust.digest };
   if (!report.allow) {
     onEvent({ event: "blocked", preflight: report });

@@ -5,7 +5,7 @@
 // output and telemetry shown live; a browser run checked against the server's; saving a new
 // version.
 
-import { ApiError, chunkBytes, getBytes, getJson, request, sendJson, streamRun } from "./api.js";
+import { chunkBytes, getBytes, getJson, request, sendJson, streamRun } from "./api.js";
 import { loadTrust, pinTrust, runInBrowser } from "./browser-run.js";
 import { bytes, count, h, replace, shortDigest } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
@@ -705,7 +705,7 @@ class Editor {
       this.lastRunMs = performance.now() - started;
       document.body.dataset.lastRunMs = String(Math.round(this.lastRunMs));
     } catch (err) {
-      this.setStatus(err instanceof ApiError ? err.message : err.message ?? String(err), "error");
+      this.setStatus(err.message ?? String(err), "error");
     } finally {
       this.running = false;
     }
