@@ -59,6 +59,20 @@ impl VersionRow {
     pub fn subject(&self) -> String {
         format!("{}@{}", self.krate, self.version)
     }
+
+    /// The payload of a job about this version's round for `features`, resolving through
+    /// `closure` (its token).
+    fn job(&self, features: FeatureSet, closure: Option<String>) -> JobPayload {
+        JobPayload {
+            version_id: self.id,
+            krate: self.krate.clone(),
+            version: self.version.clone(),
+            checksum: self.checksum,
+            features,
+            closure,
+            origin: self.origin.clone(),
+        }
+    }
 }
 
 const VERSION_COLUMNS: &str = "v.id, v.crate_id, c.name, v.version, v.checksum, v.state, v.yanked, \
@@ -531,15 +545,7 @@ pub async fn extend(
     set_features(tx, version.id, &union).await?;
     jobs::drop_for_version(tx, version.id).await?;
     closures::add_member(tx, closure.0, version.id).await?;
-    let payload = JobPayload {
-        version_id: version.id,
-        krate: version.krate.clone(),
-        version: version.version.clone(),
-        checksum: version.checksum,
-        features: union.clone(),
-        closure: Some(closure.1.to_owned()),
-        origin: version.origin.clone(),
-    };
+    let payload = version.job(union.clone(), Some(closure.1.to_owned()));
     jobs::enqueue(tx, JobKind::Audit, &payload, job_attempts).await?;
     events::append(
         tx,
@@ -842,15 +848,7 @@ pub async fn retry(
     .bind(version.id)
     .fetch_optional(&mut **tx)
     .await?;
-    let payload = JobPayload {
-        version_id: version.id,
-        krate: version.krate.clone(),
-        version: version.version.clone(),
-        checksum: version.checksum,
-        features: version.features.clone(),
-        closure,
-        origin: version.origin.clone(),
-    };
+    let payload = version.job(version.features.clone(), closure);
     jobs::drop_for_version(tx, version.id).await?;
     jobs::enqueue(tx, JobKind::Audit, &payload, job_attempts).await?;
     events::append(tx, "retry", &subject, actor, serde_json::json!({})).await?;
