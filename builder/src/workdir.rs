@@ -95,7 +95,9 @@ mod tests {
             name.starts_with(&format!("kiln-work-{}-build.", std::process::id())),
             "{name}"
         );
-        assert_eq!(sweep(work.path().parent().unwrap()), 0);
+        // The system's temporary directory may hold other builders' leftovers, which the sweep
+        // may remove; this process's own directory is never one of them.
+        sweep(work.path().parent().unwrap());
         assert!(work.path().exists());
     }
 }
