@@ -74,6 +74,18 @@ impl BuildSettings {
     }
 }
 
+/// What compiled dependencies depend on besides the lockfile: the builder's version, the
+/// toolchain and the isolation (the key of [`TargetCache`] snapshots).
+pub fn target_context(settings: &BuildSettings) -> String {
+    format!(
+        "{}\n{}\n{}\n{}",
+        env!("CARGO_PKG_VERSION"),
+        settings.toolchain.rustc,
+        settings.toolchain.cargo,
+        settings.isolation.as_str()
+    )
+}
+
 /// What one build job produced.
 enum Outcome {
     /// A library: its build log.
@@ -154,13 +166,7 @@ async fn build_job(
                 .map_err(job_error)?;
         }
         prepared.vendor_registry(&index).map_err(job_error)?;
-        let context = format!(
-            "{}\n{}\n{}\n{}",
-            env!("CARGO_PKG_VERSION"),
-            settings.toolchain.rustc,
-            settings.toolchain.cargo,
-            settings.isolation.as_str()
-        );
+        let context = target_context(&settings);
         match settings
             .targets
             .seed(&prepared.lockfile, &context, &prepared.target_dir())

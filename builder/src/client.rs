@@ -193,6 +193,42 @@ impl Client {
         Self::read(response, &url).await.map(Some)
     }
 
+    /// The next code cell to build, with a lease of `lease_secs`.
+    pub async fn claim_code(
+        &self,
+        lease_secs: u64,
+    ) -> Result<Option<kiln_wire::code_builds::CodeJob>, ClientError> {
+        let request = kiln_wire::code_builds::CodeClaim {
+            worker: self.worker.clone(),
+            lease_secs,
+        };
+        let (response, url) = self
+            .send_to("/api/kiln/v1/code-builds/claim", |url| {
+                self.http.post(url).json(&request)
+            })
+            .await?;
+        if response.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Self::read(response, &url).await.map(Some)
+    }
+
+    /// Reports on code build `key`, which this worker holds.
+    pub async fn report_code(
+        &self,
+        key: &Digest,
+        report: &kiln_wire::code_builds::CodeReport,
+    ) -> Result<(), ClientError> {
+        self.post::<_, serde_json::Value>(&format!("/api/kiln/v1/code-builds/{key}/report"), report)
+            .await
+            .map(drop)
+    }
+
+    /// This worker's name.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
     /// Extends the lease of job `id`.
     pub async fn heartbeat(&self, id: i64, lease_secs: u64) -> Result<(), ClientError> {
         let request = HeartbeatRequest {

@@ -9,6 +9,8 @@
 //!   `wasm32-wasip1` in the [`sandbox`], the wasm checks, AOT precompilation and signed SLSA
 //!   provenance; [`build_job`] runs it for the queue, [`cache`] serves a build seen before and
 //!   [`target_cache`] reuses compiled dependencies.
+//! - [`code_cell`]: code cells' builds: a kernel crate generated around a notebook cell's
+//!   source, built and signed like any kernel, with rustc's messages placed in the cell.
 //! - [`sandbox`]: bubblewrap with fixed paths, a cleared environment and resource limits;
 //!   [`pids`] caps a build's processes.
 //! - [`worker`]: the claim, heartbeat and report loop both jobs share; [`workdir`]: their
@@ -19,6 +21,7 @@ pub mod build;
 pub mod build_job;
 pub mod cache;
 pub mod client;
+pub mod code_cell;
 pub mod curated;
 pub mod dependent;
 pub mod pids;

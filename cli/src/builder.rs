@@ -43,7 +43,7 @@ pub(crate) struct BuilderArgs {
     /// Where earlier builds are kept by their inputs.
     #[arg(long, value_name = "DIR", default_value = "./kiln-build-cache")]
     cache: PathBuf,
-    /// Also audit submissions, against this advisory database directory.
+    /// Also audit submissions and build code cells, against this advisory database directory.
     #[arg(long, value_name = "DIR")]
     advisory_db: Option<PathBuf>,
     /// This worker's name in the queue (default: builder-HOST-ID, the ID made once and kept in
@@ -152,6 +152,23 @@ pub(crate) fn run(args: BuilderArgs) -> Result<()> {
             wait(stopped.clone()),
         ))];
         if let Some(advisory_db) = args.advisory_db {
+            let mut code_build = BuildSettings::new(
+                policy.clone(),
+                key.clone(),
+                args.cache.clone(),
+                args.insecure_no_sandbox,
+            )
+            .map_err(anyhow::Error::msg)?;
+            code_build.limits = args.limits.limits();
+            workers.push(tokio::spawn(kiln_builder::code_cell::run(
+                client.clone(),
+                kiln_builder::code_cell::CodeSettings {
+                    build: code_build,
+                    advisory_db: advisory_db.clone(),
+                },
+                Duration::from_millis(250),
+                wait(stopped.clone()),
+            )));
             workers.push(tokio::spawn(kiln_builder::audit::run(
                 client.clone(),
                 AuditSettings {

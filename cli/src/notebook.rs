@@ -5,6 +5,10 @@
 //! requirement is kept beside the pin. `--update` moves every pin to the newest approved version
 //! within its requirement (an exact version `V` without one is taken as `^V`, as Cargo does)
 //! and prints what changed.
+//!
+//! A code cell's dependencies are locked the same way, from the registry's sparse index (which
+//! lists approved versions only): each gets the newest approved, unyanked version within its
+//! requirement as its exact `version`.
 
 use std::path::PathBuf;
 
@@ -58,7 +62,23 @@ fn lock_file(args: &LockArgs) -> Result<()> {
     let catalogue: Vec<CatalogueEntry> = tokio::runtime::Runtime::new()?
         .block_on(client.get_json("/api/kiln/v1/catalogue"))
         .context("reading the registry's kernel catalogue")?;
-    let changes = lock(&mut doc, &catalogue, args.update)?;
+    let mut changes = if doc
+        .get("kernels")
+        .is_some_and(|k| k.as_object().is_some_and(|k| !k.is_empty()))
+    {
+        lock(&mut doc, &catalogue, args.update)?
+    } else {
+        Vec::new()
+    };
+    let names = code_dependency_names(&doc);
+    let mut approved = std::collections::BTreeMap::new();
+    for name in names {
+        let versions = tokio::runtime::Runtime::new()?
+            .block_on(index_versions(&client, &name))
+            .with_context(|| format!("reading the registry's index entry of {name}"))?;
+        approved.insert(name, versions);
+    }
+    changes.extend(lock_code_cells(&mut doc, &approved, args.update)?);
     let mut out = serde_json::to_string_pretty(&doc)?;
     out.push('\n');
     if out != text {
@@ -81,6 +101,127 @@ fn lock_file(args: &LockArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The names of every code cell's dependencies.
+fn code_dependency_names(doc: &Value) -> std::collections::BTreeSet<String> {
+    doc.get("cells")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|cell| cell.get("type").and_then(Value::as_str) == Some("code"))
+        .filter_map(|cell| cell.get("dependencies").and_then(Value::as_object))
+        .flat_map(|deps| deps.keys().cloned())
+        .collect()
+}
+
+/// The path of `name`'s file in a sparse index, as Cargo lays it out.
+fn index_path(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    match name.len() {
+        1 => format!("1/{name}"),
+        2 => format!("2/{name}"),
+        3 => format!("3/{}/{name}", &name[..1]),
+        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    }
+}
+
+/// The approved, unyanked versions of `name` that the registry's sparse index lists (none when
+/// it lists none).
+async fn index_versions(
+    client: &crate::client::Client,
+    name: &str,
+) -> Result<Vec<semver::Version>> {
+    let Ok(text) = client
+        .get_bytes(&format!("/index/{}", index_path(name)))
+        .await
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| !entry["yanked"].as_bool().unwrap_or(false))
+        .filter_map(|entry| semver::Version::parse(entry["vers"].as_str()?).ok())
+        .collect())
+}
+
+/// Locks every code cell's dependencies to the newest of `approved` (versions by crate name)
+/// within their requirements; answers what changed.
+pub(crate) fn lock_code_cells(
+    doc: &mut Value,
+    approved: &std::collections::BTreeMap<String, Vec<semver::Version>>,
+    update: bool,
+) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let cells = doc
+        .get_mut("cells")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for cell in cells.filter(|c| c.get("type").and_then(Value::as_str) == Some("code")) {
+        let id = cell
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let Some(deps) = cell.get_mut("dependencies").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, dep) in deps.iter_mut() {
+            if let Value::String(requirement) = dep {
+                // `"serde_json": "1"`, Cargo's short form.
+                *dep = serde_json::json!({"requirement": requirement.clone()});
+            }
+            let Some(entry) = dep.as_object_mut() else {
+                bail!("cell {id}: dependencies.{name} is not an object");
+            };
+            let version = entry
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let exact = version
+                .as_deref()
+                .and_then(|v| semver::Version::parse(v).ok());
+            if exact.is_some() && !update {
+                continue;
+            }
+            let requirement = match (entry.get("requirement").and_then(Value::as_str), &exact) {
+                (Some(requirement), _) => requirement.to_owned(),
+                (None, Some(exact)) => format!("^{exact}"),
+                (None, None) => "*".to_owned(),
+            };
+            let req = semver::VersionReq::parse(&requirement).with_context(|| {
+                format!(
+                    "cell {id}: dependencies.{name}: `{requirement}` is not a version requirement"
+                )
+            })?;
+            let chosen = approved
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|v| req.matches(v))
+                .max()
+                .with_context(|| {
+                    format!(
+                        "cell {id}: no approved version of {name} matches `{requirement}` in this registry"
+                    )
+                })?
+                .to_string();
+            entry.insert("version".into(), Value::String(chosen.clone()));
+            entry.insert("requirement".into(), Value::String(requirement));
+            if version.as_deref() != Some(chosen.as_str()) {
+                changes.push(Change {
+                    kernel: format!("cell {id}"),
+                    krate: name.clone(),
+                    before: version,
+                    after: chosen,
+                    wasm: "locked".into(),
+                });
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// Pins every kernel of `doc`'s lock from `catalogue`; answers what changed.
@@ -236,6 +377,45 @@ mod tests {
             }]
         );
         assert_eq!(doc["kernels"]["csv"]["version"], "0.2.1");
+    }
+
+    #[test]
+    fn a_code_cells_dependencies_lock_to_the_newest_approved_match() {
+        let mut doc = serde_json::json!({"kiln_notebook": 2, "cells": [
+            {"type": "code", "id": "c", "source": "", "input": {"text": ""},
+             "dependencies": {"serde_json": "1", "memchr": {"version": "2.7.4"}}},
+        ]});
+        let approved = std::collections::BTreeMap::from([
+            (
+                "serde_json".to_owned(),
+                vec![
+                    semver::Version::new(1, 0, 140),
+                    semver::Version::new(1, 0, 145),
+                    semver::Version::new(2, 0, 0),
+                ],
+            ),
+            ("memchr".to_owned(), vec![semver::Version::new(2, 7, 6)]),
+        ]);
+        let changes = lock_code_cells(&mut doc, &approved, false).unwrap();
+        assert_eq!(changes.len(), 1);
+        let deps = &doc["cells"][0]["dependencies"];
+        assert_eq!(deps["serde_json"]["version"], "1.0.145");
+        assert_eq!(deps["serde_json"]["requirement"], "1");
+        assert_eq!(deps["memchr"]["version"], "2.7.4");
+        lock_code_cells(&mut doc, &approved, true).unwrap();
+        assert_eq!(
+            doc["cells"][0]["dependencies"]["memchr"]["version"],
+            "2.7.6"
+        );
+        let mut missing = serde_json::json!({"cells": [{"type": "code", "id": "d",
+            "dependencies": {"left-pad": "1"}}]});
+        let err = lock_code_cells(&mut missing, &approved, false).unwrap_err();
+        assert!(
+            err.to_string().contains("no approved version of left-pad"),
+            "{err}"
+        );
+        assert_eq!(index_path("serde_json"), "se/rd/serde_json");
+        assert_eq!(index_path("abc"), "3/a/abc");
     }
 
     #[test]

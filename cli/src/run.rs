@@ -273,6 +273,18 @@ async fn run_remote(args: &RunArgs, url: &str, bytes: Vec<u8>) -> Result<Outcome
             let event: RunEvent =
                 serde_json::from_slice(&line).context("an event from the executor")?;
             match event {
+                RunEvent::Build {
+                    cell,
+                    stage,
+                    cached,
+                } => {
+                    let note = if cached && stage.is_final() {
+                        " (built before: cache hit)"
+                    } else {
+                        ""
+                    };
+                    eprintln!("code cell {cell}: {}{note}", stage.as_str());
+                }
                 RunEvent::Preflight { preflight } => {
                     progress = Some(Progress::new(preflight.cells.len()));
                 }
@@ -410,6 +422,12 @@ fn print_blocked(what: &str, report: &PreflightReport) {
     for cell in report.cells.iter().filter(|c| !c.allow) {
         for reason in &cell.reasons {
             println!("  {:<20} [{}] {}", cell.id, reason.code, reason.message);
+        }
+        for diagnostic in &cell.diagnostics {
+            println!();
+            for line in diagnostic.rendered.lines() {
+                println!("    {line}");
+            }
         }
     }
 }

@@ -233,6 +233,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
         )));
+        // Code cells: built by the same builder, audited against the same database.
+        let mut code_build = kiln_builder::build_job::BuildSettings::new(
+            app.config.policy.clone(),
+            app.keys.builder.clone(),
+            args.data.join("build-cache"),
+            args.insecure_no_sandbox,
+        )
+        .map_err(anyhow::Error::msg)?;
+        code_build.limits = args.build_limits.limits();
+        let mut stopped = workers_stopped.clone();
+        workers.push(tokio::spawn(kiln_builder::code_cell::run(
+            client.clone(),
+            kiln_builder::code_cell::CodeSettings {
+                build: code_build,
+                advisory_db: advisory_db.clone(),
+            },
+            std::time::Duration::from_millis(100),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
         let settings = kiln_builder::audit::AuditSettings {
             policy: app.config.policy.clone(),
             advisory_db,

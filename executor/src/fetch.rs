@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use kiln_policy::Digest;
 use kiln_policy::manifest::ArtifactManifest;
+use kiln_wire::code_builds::{CodeArtifacts, CodeBuildRequest, CodeBuildStatus};
 
 /// Why an artifact could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +18,9 @@ pub enum FetchError {
     /// The registry could not be reached or answered with an error.
     #[error("{0}")]
     Registry(String),
+    /// The registry refused the request as it is (422): what it said.
+    #[error("{0}")]
+    Refused(String),
     /// What arrived is not what was asked for.
     #[error("{0}")]
     Invalid(String),
@@ -90,8 +94,20 @@ impl Fetcher {
     }
 
     async fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        self.send(path, None).await
+    }
+
+    /// `GET path`, or `POST path` with a JSON `body`.
+    async fn send(&self, path: &str, body: Option<Vec<u8>>) -> Result<Vec<u8>, FetchError> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.get(&url);
+        let mut request = match body {
+            Some(body) => self
+                .http
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(body),
+            None => self.http.get(&url),
+        };
         if let Some(token) = &self.token {
             request = request.header("Authorization", token);
         }
@@ -112,6 +128,7 @@ impl Fetcher {
         match status.as_u16() {
             200..=299 => Ok(body.to_vec()),
             451 => Err(FetchError::Revoked(detail())),
+            422 => Err(FetchError::Refused(detail())),
             code => Err(FetchError::Registry(format!(
                 "{url}: HTTP {code}: {}",
                 detail()
@@ -223,6 +240,52 @@ impl Fetcher {
             cwasm,
             statements,
             not_approved: listing.not_approved,
+        })
+    }
+
+    /// Asks the registry for the build of a code cell: its status (made, failed, under way, or
+    /// queued now).
+    pub async fn request_code_build(
+        &self,
+        request: &CodeBuildRequest,
+    ) -> Result<CodeBuildStatus, FetchError> {
+        let body = serde_json::to_vec(request).expect("a request serialises");
+        let answer = self.send("/api/kiln/v1/code-builds", Some(body)).await?;
+        serde_json::from_slice(&answer)
+            .map_err(|err| FetchError::Invalid(format!("a code build's status: {err}")))
+    }
+
+    /// Where the code build `key` is now.
+    pub async fn code_build(&self, key: &Digest) -> Result<CodeBuildStatus, FetchError> {
+        let answer = self.get(&format!("/api/kiln/v1/code-builds/{key}")).await?;
+        serde_json::from_slice(&answer)
+            .map_err(|err| FetchError::Invalid(format!("a code build's status: {err}")))
+    }
+
+    /// The artifacts of a signed code build, each checked against its digest.
+    pub async fn code_artifacts(
+        &self,
+        artifacts: &CodeArtifacts,
+    ) -> Result<KernelArtifacts, FetchError> {
+        let manifest_bytes = self.blob(&artifacts.manifest).await?;
+        let manifest: ArtifactManifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|err| FetchError::Invalid(format!("a code build's manifest: {err}")))?;
+        Ok(KernelArtifacts {
+            wasm: self.blob(&manifest.wasm).await?,
+            cwasm: match manifest.cwasm {
+                Some(digest) => Some(self.blob(&digest).await?),
+                None => None,
+            },
+            manifest,
+            manifest_digest: artifacts.manifest,
+            statements: vec![
+                (
+                    artifacts.provenance,
+                    self.blob(&artifacts.provenance).await?,
+                ),
+                (artifacts.audit, self.blob(&artifacts.audit).await?),
+            ],
+            not_approved: None,
         })
     }
 

@@ -1,9 +1,12 @@
-//! Notebook documents (format version 1, specified in `docs/notebook.md`): metadata, a `kernels`
-//! lock pinning each kernel's crate, version and module digests, and cells: markdown (passed
-//! through) and kernel cells (an entry point of a locked kernel, an input, grants and limits).
+//! Notebook documents (format version 2, specified in `docs/notebook.md`; version 1 is still
+//! read): metadata, a `kernels` lock pinning each kernel's crate, version and module digests,
+//! and cells: markdown (passed through), kernel cells (an entry point of a locked kernel, an
+//! input, grants and limits) and, from version 2, code cells (Rust source built by the registry's
+//! builder against exact approved dependencies, then run like a kernel cell).
 //! [`Notebook::parse`] validates everything a run depends on, and its errors name the cell and
 //! the field.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
@@ -11,8 +14,12 @@ use kiln_policy::Digest;
 use kiln_policy::preflight::Limits;
 use serde::{Deserialize, Serialize};
 
-/// The format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version, which this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// Every format version this crate reads (1 has no code cells).
+pub const READ_VERSIONS: [u32; 2] = [1, 2];
+/// The prefix of the name a code cell's build goes by among a run's kernels.
+pub const CODE_KERNEL_PREFIX: &str = "code:";
 /// The largest notebook accepted, in bytes.
 pub const MAX_NOTEBOOK_BYTES: usize = 4 << 20;
 /// The most cells in one notebook.
@@ -30,7 +37,7 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notebook {
-    /// Always [`FORMAT_VERSION`].
+    /// The format version, one of [`READ_VERSIONS`].
     pub kiln_notebook: u32,
     /// Free-form metadata (title, authors, …), passed through.
     #[serde(default)]
@@ -72,6 +79,111 @@ pub enum Cell {
     },
     /// A call of a kernel's entry point.
     Kernel(KernelCell),
+    /// Rust source, built by the registry's builder and run like a kernel cell.
+    Code(CodeCell),
+}
+
+/// A code cell (format version 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeCell {
+    /// Its id, unique in the notebook.
+    pub id: String,
+    /// The Rust source: the body of `main(input: Input<'_>, out: &mut Output) -> Result<(),
+    /// Error>`, or a whole module that declares its entries with `kiln_kernel::kernel!`.
+    pub source: String,
+    /// Dependencies by crate name, each locked to an exact approved version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, DependencyLock>,
+    /// The input's media type (default `text/plain`).
+    #[serde(default = "text_plain")]
+    pub input_type: String,
+    /// The output's media type (default `text/plain`).
+    #[serde(default = "text_plain")]
+    pub output_type: String,
+    /// The entry point a whole module's cell calls (default `main`, a body's only one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// The input.
+    pub input: Input,
+    /// WASI imports granted, as a kernel cell's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<BTreeSet<String>>,
+    /// Limits, as a kernel cell's (the policy's code-cell maxima apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<CellLimits>,
+}
+
+fn text_plain() -> String {
+    "text/plain".to_owned()
+}
+
+/// A code cell's dependency: the requirement it was chosen with and the exact approved version
+/// `kiln notebook lock` resolved it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependencyLock {
+    /// The exact version (required to run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The requirement it was chosen with (`1`, `^0.8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    /// Features to turn on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+    /// Whether the default features are on (default: yes).
+    #[serde(
+        default = "yes",
+        rename = "default-features",
+        skip_serializing_if = "Clone::clone"
+    )]
+    pub default_features: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl CodeCell {
+    /// The build request of this cell (every dependency must be locked).
+    pub fn request(&self) -> kiln_wire::code_builds::CodeBuildRequest {
+        kiln_wire::code_builds::CodeBuildRequest {
+            source: self.source.clone(),
+            dependencies: self
+                .dependencies
+                .iter()
+                .map(|(name, lock)| {
+                    (
+                        name.clone(),
+                        kiln_wire::code_builds::CodeDependency {
+                            version: lock.version.clone().unwrap_or_default(),
+                            features: lock.features.clone(),
+                            default_features: lock.default_features,
+                        },
+                    )
+                })
+                .collect(),
+            input_type: self.input_type.clone(),
+            output_type: self.output_type.clone(),
+        }
+    }
+
+    /// The cell as a call of its build's entry point, under the kernel name
+    /// `code:ID`.
+    pub fn as_call(&self) -> KernelCell {
+        KernelCell {
+            id: self.id.clone(),
+            kernel: format!("{CODE_KERNEL_PREFIX}{}", self.id),
+            entry: self
+                .entry
+                .clone()
+                .unwrap_or_else(|| kiln_wire::code_builds::ENTRY.to_owned()),
+            input: self.input.clone(),
+            grants: self.grants.clone(),
+            limits: self.limits,
+        }
+    }
 }
 
 /// A kernel cell.
@@ -214,7 +326,7 @@ impl Notebook {
         // The common case, a well-formed notebook, in one pass; anything else goes the slower
         // way below, which names the cell or field at fault.
         if let Ok(notebook) = serde_json::from_slice::<Notebook>(bytes)
-            && notebook.kiln_notebook == FORMAT_VERSION
+            && READ_VERSIONS.contains(&notebook.kiln_notebook)
             && notebook.cells.len() <= MAX_CELLS
         {
             notebook.validate()?;
@@ -222,12 +334,14 @@ impl Notebook {
         }
         let value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|err| error("notebook", format!("not JSON: {err}")))?;
-        if value.get("kiln_notebook").and_then(|v| v.as_u64()) != Some(u64::from(FORMAT_VERSION)) {
+        if !value
+            .get("kiln_notebook")
+            .and_then(|v| v.as_u64())
+            .is_some_and(|v| READ_VERSIONS.iter().any(|r| u64::from(*r) == v))
+        {
             return Err(error(
                 "notebook, field `kiln_notebook`",
-                format!(
-                    "must be {FORMAT_VERSION} (this executor reads format version {FORMAT_VERSION})"
-                ),
+                "must be 1 or 2 (this executor reads format versions 1 and 2)",
             ));
         }
         // Cells one by one, so that an error names the cell.
@@ -273,9 +387,37 @@ impl Notebook {
                 ));
             }
         }
-        let mut seen = BTreeSet::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         for (index, cell) in self.cells.iter().enumerate() {
-            let Cell::Kernel(cell) = cell else { continue };
+            let call = match cell {
+                Cell::Markdown { .. } => continue,
+                Cell::Kernel(cell) => Cow::Borrowed(cell),
+                Cell::Code(code) => {
+                    let at = |field: &str| {
+                        format!("cell `{}` (#{}), field `{field}`", code.id, index + 1)
+                    };
+                    if self.kiln_notebook < 2 {
+                        return Err(error(
+                            at("type"),
+                            "code cells need format version 2 (`\"kiln_notebook\": 2`)",
+                        ));
+                    }
+                    for (name, lock) in &code.dependencies {
+                        if lock
+                            .version
+                            .as_deref()
+                            .is_none_or(|v| semver::Version::parse(v).is_err())
+                        {
+                            return Err(error(
+                                at(&format!("dependencies.{name}")),
+                                "not locked to an exact approved version: `kiln notebook lock FILE` resolves it (the web app locks a dependency when it is picked)",
+                            ));
+                        }
+                    }
+                    Cow::Owned(code.as_call())
+                }
+            };
+            let cell = call.as_ref();
             let at = |field: &str| format!("cell `{}` (#{}), field `{field}`", cell.id, index + 1);
             if !valid_id(&cell.id) {
                 return Err(error(
@@ -283,7 +425,7 @@ impl Notebook {
                     "an id is 1 to 64 characters of a-z, 0-9, `-` and `_`",
                 ));
             }
-            if !self.kernels.contains_key(&cell.kernel) {
+            if matches!(call, Cow::Borrowed(_)) && !self.kernels.contains_key(&cell.kernel) {
                 return Err(error(
                     at("kernel"),
                     format!(
@@ -297,7 +439,7 @@ impl Notebook {
                 return Err(error(at("entry"), "an entry point is required"));
             }
             match &cell.input {
-                Input::From(from) if !seen.contains(from.as_str()) => {
+                Input::From(from) if !seen.contains(from) => {
                     return Err(error(
                         at("input.from"),
                         format!("`{from}` is not an earlier kernel cell"),
@@ -325,7 +467,7 @@ impl Notebook {
             if limits.fuel == 0 || limits.wall_ms == 0 {
                 return Err(error(at("limits"), "fuel and wall_ms must be positive"));
             }
-            if !seen.insert(cell.id.as_str()) {
+            if !seen.insert(cell.id.clone()) {
                 return Err(error(at("id"), "the id is used by an earlier cell"));
             }
         }
@@ -337,11 +479,21 @@ impl Notebook {
         Digest::of(bytes)
     }
 
-    /// The kernel cells, in order.
-    pub fn kernel_cells(&self) -> impl Iterator<Item = &KernelCell> {
+    /// The cells that run, in order: kernel cells, and code cells as calls of their builds
+    /// (kernel `code:ID`).
+    pub fn kernel_cells(&self) -> impl Iterator<Item = Cow<'_, KernelCell>> {
         self.cells.iter().filter_map(|c| match c {
-            Cell::Kernel(k) => Some(k),
+            Cell::Kernel(k) => Some(Cow::Borrowed(k)),
+            Cell::Code(code) => Some(Cow::Owned(code.as_call())),
             Cell::Markdown { .. } => None,
+        })
+    }
+
+    /// The code cells, in order.
+    pub fn code_cells(&self) -> impl Iterator<Item = &CodeCell> {
+        self.cells.iter().filter_map(|c| match c {
+            Cell::Code(code) => Some(code),
+            _ => None,
         })
     }
 }
@@ -496,10 +648,54 @@ mod tests {
                 .contains("not JSON")
         );
         let err =
-            Notebook::parse(br#"{"kiln_notebook": 2, "kernels": {}, "cells": []}"#).unwrap_err();
+            Notebook::parse(br#"{"kiln_notebook": 3, "kernels": {}, "cells": []}"#).unwrap_err();
         assert!(err.to_string().contains("kiln_notebook"), "{err}");
         let err = Notebook::parse(br#"{"kiln_notebook": 1, "kernels": {"k": {"crate": "c", "version": "1.0.0", "wasm": "md5:x"}}, "cells": []}"#).unwrap_err();
         assert!(err.to_string().starts_with("kernels.k"), "{err}");
         assert!(Notebook::parse(&vec![b' '; MAX_NOTEBOOK_BYTES + 1]).is_err());
+    }
+
+    fn code_cell(version: u32, dependency: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "kiln_notebook": version,
+            "kernels": {},
+            "cells": [
+                {"type": "code", "id": "pick", "source": "out.write_str(\"hi\")",
+                 "dependencies": {"serde_json": dependency}, "input": {"text": ""}},
+                {"type": "code", "id": "next", "source": "", "input": {"from": "pick"},
+                 "limits": {"wall_ms": 5}},
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_code_cell_is_a_call_of_its_build_and_needs_version_2_and_a_lock() {
+        let nb = Notebook::parse(&code_cell(2, serde_json::json!({"version": "1.0.145"}))).unwrap();
+        let calls: Vec<_> = nb.kernel_cells().collect();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].kernel, "code:pick");
+        assert_eq!(calls[0].entry, "main");
+        assert_eq!(calls[1].limits().wall_ms, 5);
+        let request = nb.code_cells().next().unwrap().request();
+        assert_eq!(request.input_type, "text/plain");
+        assert_eq!(request.dependencies["serde_json"].version, "1.0.145");
+        // Written back as given.
+        let again = serde_json::to_value(&nb).unwrap();
+        assert_eq!(
+            again["cells"][0]["dependencies"],
+            serde_json::json!({"serde_json": {"version": "1.0.145"}})
+        );
+
+        let err =
+            Notebook::parse(&code_cell(1, serde_json::json!({"version": "1.0.145"}))).unwrap_err();
+        assert!(err.to_string().contains("format version 2"), "{err}");
+        let err =
+            Notebook::parse(&code_cell(2, serde_json::json!({"requirement": "1"}))).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cell `pick` (#1), field `dependencies.serde_json`"),
+            "{err}"
+        );
     }
 }

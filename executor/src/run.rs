@@ -227,6 +227,7 @@ pub fn run_observed(
                 .collect(),
             seed,
             cells,
+            ran_by: None,
         },
         outputs,
     })

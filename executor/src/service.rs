@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use kiln_policy::policy_file::Policy;
 use kiln_policy::preflight::{
-    Attestation, CellContract, Pins, Preflight, PreflightInput, Reason, ReasonCode,
+    Attestation, CellContract, CodeCells, Pins, Preflight, PreflightInput, Reason, ReasonCode,
 };
 use kiln_policy::{Digest, Keyring};
+use kiln_wire::code_builds::CodeBuildStage;
 use kiln_wire::runs::CellStatus;
 pub use kiln_wire::runs::{CellPreflight, PreflightReport, ReplayReport};
 
@@ -25,7 +26,7 @@ use crate::revocations::RevocationState;
 
 use crate::datasets::Datasets;
 use crate::fetch::{FetchError, Fetcher, KernelArtifacts, KernelListing};
-use crate::notebook::{Cell, Input, Notebook, NotebookError};
+use crate::notebook::{CodeCell, Input, Notebook, NotebookError};
 use crate::notebooks::NotebookStore;
 use crate::run::{self, CellEvent, LoadedKernel, RunResult};
 use crate::runtime::{Cancel, Runtime, VerifiedBytes};
@@ -70,6 +71,39 @@ pub enum ExecutorError {
     Cancelled,
 }
 
+/// How long a preflight waits for a code cell's build before it refuses the cell (the build
+/// goes on, and a later run finds it).
+const CODE_BUILD_WAIT: Duration = Duration::from_secs(900);
+/// How often a code cell's build is asked about while it runs.
+const CODE_BUILD_POLL: Duration = Duration::from_millis(100);
+
+/// A code cell's build moved on.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildUpdate<'a> {
+    /// The cell.
+    pub cell: &'a str,
+    /// Where its build is.
+    pub stage: CodeBuildStage,
+    /// Whether the build was made (or asked for) before.
+    pub cached: bool,
+}
+
+/// What a cell may run, before preflight: a locked kernel's artifacts, or a code cell's build.
+struct Candidate {
+    /// `NAME@VERSION`, or ``code cell `ID` ``.
+    what: String,
+    /// The artifacts, or why there are none.
+    fetched: Result<Arc<KernelArtifacts>, Vec<Reason>>,
+    /// What the notebook pins; a code cell's build is pinned by its source instead.
+    pins: Option<Pins>,
+    /// A code cell's source digest.
+    code_source: Option<Digest>,
+    /// A code cell's compiler messages.
+    diagnostics: Vec<kiln_wire::code_builds::Diagnostic>,
+    /// The artifact cache's key for it.
+    cached_as: (String, String),
+}
+
 /// A notebook after preflight, ready to run when [`PreflightReport::allow`].
 #[derive(Debug)]
 pub struct Prepared {
@@ -79,6 +113,8 @@ pub struct Prepared {
     pub bytes: Vec<u8>,
     /// The preflight.
     pub report: PreflightReport,
+    /// Who runs it: the run record names them.
+    pub ran_by: Option<String>,
     kernels: BTreeMap<String, LoadedKernel>,
 }
 
@@ -274,10 +310,19 @@ impl Executor {
     /// Parses `bytes` as a notebook, fetches its kernels and decides every cell's preflight; when
     /// every cell is allowed, loads the kernels so that [`Executor::execute`] can run them.
     pub async fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, ExecutorError> {
+        self.prepare_with(bytes, &|_| {}).await
+    }
+
+    /// [`Executor::prepare`], telling `on_build` how each code cell's build moves along (it is
+    /// built, or found built, before preflight).
+    pub async fn prepare_with(
+        &self,
+        bytes: Vec<u8>,
+        on_build: &(dyn Fn(BuildUpdate<'_>) + Send + Sync),
+    ) -> Result<Prepared, ExecutorError> {
         let notebook = Notebook::parse(&bytes)?;
-        for (index, cell) in notebook.cells.iter().enumerate() {
-            if let Cell::Kernel(cell) = cell
-                && let Input::Blob(digest) = &cell.input
+        for (index, cell) in notebook.kernel_cells().enumerate() {
+            if let Input::Blob(digest) = &cell.input
                 && !self.datasets.contains(digest)
             {
                 return Err(NotebookError {
@@ -291,29 +336,52 @@ impl Executor {
         self.revocations
             .refresh_if_changed(&self.fetcher, preflight.keyring())
             .await;
-        let mut fetched = BTreeMap::new();
+        let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
         for (name, lock) in &notebook.kernels {
-            fetched.insert(
+            let what = format!("{}@{}", lock.krate, lock.version);
+            let fetched =
+                self.artifacts(&lock.krate, &lock.version)
+                    .await
+                    .map_err(|err| match err {
+                        FetchError::Revoked(message) => vec![Reason {
+                            code: ReasonCode::Revoked,
+                            message: format!("{what}: {message}"),
+                        }],
+                        err => vec![Reason {
+                            code: ReasonCode::Unavailable,
+                            message: format!("{what}: {err}"),
+                        }],
+                    });
+            candidates.insert(
                 name.clone(),
-                self.artifacts(&lock.krate, &lock.version).await,
+                Candidate {
+                    fetched,
+                    pins: Some(Pins {
+                        wasm: lock.wasm,
+                        cwasm: lock.cwasm,
+                    }),
+                    code_source: None,
+                    diagnostics: Vec::new(),
+                    cached_as: (lock.krate.clone(), lock.version.clone()),
+                    what,
+                },
             );
+        }
+        for code in notebook.code_cells() {
+            let call = code.as_call();
+            let candidate = self.code_candidate(code, &preflight, on_build).await;
+            candidates.insert(call.kernel, candidate);
         }
         let (revocations, revocation_error) = self.revocations.current();
         let now = now_ms();
         let mut cells = Vec::new();
         for cell in notebook.kernel_cells() {
-            let lock = &notebook.kernels[&cell.kernel];
+            let candidate = &candidates[&cell.kernel];
+            let what = &candidate.what;
             let mut precompiled = false;
             let mut grants = cell.grants.clone().unwrap_or_default();
-            let reasons = match (&fetched[&cell.kernel], &revocations) {
-                (Err(FetchError::Revoked(message)), _) => vec![Reason {
-                    code: ReasonCode::Revoked,
-                    message: format!("{}@{}: {message}", lock.krate, lock.version),
-                }],
-                (Err(err), _) => vec![Reason {
-                    code: ReasonCode::Unavailable,
-                    message: format!("{}@{}: {err}", lock.krate, lock.version),
-                }],
+            let reasons = match (&candidate.fetched, &revocations) {
+                (Err(reasons), _) => reasons.clone(),
                 (Ok(_), None) => vec![Reason {
                     code: ReasonCode::RevocationListUnavailable,
                     message: format!(
@@ -335,6 +403,10 @@ impl Executor {
                         .clone()
                         .unwrap_or_else(|| preflight.default_grants(&artifacts.manifest.imports));
                     grants = cell_grants.clone();
+                    let pins = candidate.pins.unwrap_or(Pins {
+                        wasm: artifacts.manifest.wasm,
+                        cwasm: artifacts.manifest.cwasm,
+                    });
                     let decision = preflight.decide(&PreflightInput {
                         cell: &CellContract {
                             entry: cell.entry.clone(),
@@ -343,14 +415,12 @@ impl Executor {
                         },
                         manifest: &artifacts.manifest,
                         manifest_digest: artifacts.manifest_digest,
-                        pins: &Pins {
-                            wasm: lock.wasm,
-                            cwasm: lock.cwasm,
-                        },
+                        pins: &pins,
                         attestations: &attestations,
                         revocations,
                         now_ms: now,
                         engine_compatibility: &self.compatibility,
+                        code_source: candidate.code_source,
                     });
                     precompiled = decision.use_precompiled;
                     let mut reasons = decision.reasons;
@@ -360,8 +430,7 @@ impl Executor {
                             Reason {
                                 code: ReasonCode::NotApproved,
                                 message: format!(
-                                    "{}@{} is not approved in the registry: it is {state}",
-                                    lock.krate, lock.version
+                                    "{what} is not approved in the registry: it is {state}"
                                 ),
                             },
                         );
@@ -371,7 +440,8 @@ impl Executor {
             };
             if !reasons.is_empty() {
                 // What was fetched may be out of date (a review added, a version revoked).
-                self.artifacts.forget(&lock.krate, &lock.version);
+                let (krate, version) = &candidate.cached_as;
+                self.artifacts.forget(krate, version);
                 for reason in &reasons {
                     self.metrics
                         .denials
@@ -389,6 +459,7 @@ impl Executor {
                 precompiled,
                 grants,
                 limits: cell.limits(),
+                diagnostics: candidate.diagnostics.clone(),
             });
         }
         let allow = cells.iter().all(|c| c.allow);
@@ -399,8 +470,10 @@ impl Executor {
         };
         let mut kernels = BTreeMap::new();
         if allow {
-            for (name, artifacts) in fetched {
-                let artifacts = artifacts.expect("every cell passed, so its kernel was fetched");
+            for (name, candidate) in candidates {
+                let artifacts = candidate
+                    .fetched
+                    .expect("every cell passed, so its kernel was fetched");
                 let precompiled = report
                     .cells
                     .iter()
@@ -421,8 +494,116 @@ impl Executor {
             notebook,
             bytes,
             report,
+            ran_by: None,
             kernels,
         })
+    }
+
+    /// A code cell's build as a preflight candidate: asked of the registry (which builds it, or
+    /// answers the build made before, by any executor), followed until signed or failed, and
+    /// its artifacts fetched. A policy that denies code cells refuses it without a build.
+    async fn code_candidate(
+        &self,
+        code: &CodeCell,
+        preflight: &Preflight,
+        on_build: &(dyn Fn(BuildUpdate<'_>) + Send + Sync),
+    ) -> Candidate {
+        let what = format!("code cell `{}`", code.id);
+        let request = code.request();
+        let mut candidate = Candidate {
+            what: what.clone(),
+            fetched: Err(Vec::new()),
+            pins: None,
+            code_source: Some(request.source_digest()),
+            diagnostics: Vec::new(),
+            cached_as: (String::new(), String::new()),
+        };
+        let refuse = |code: ReasonCode, message: String| Err(vec![Reason { code, message }]);
+        if preflight.execution().code_cells == CodeCells::Deny {
+            candidate.fetched = refuse(
+                ReasonCode::CodeCellsDenied,
+                format!(
+                    "{what}: the policy does not let code cells run ([execution] code_cells = \"deny\")"
+                ),
+            );
+            return candidate;
+        }
+        let started = std::time::Instant::now();
+        let mut status = match self.fetcher.request_code_build(&request).await {
+            Ok(status) => status,
+            Err(FetchError::Refused(message)) => {
+                let code = if message.contains("not approved") {
+                    ReasonCode::NotApproved
+                } else {
+                    ReasonCode::BuildFailed
+                };
+                candidate.fetched = refuse(code, format!("{what}: {message}"));
+                return candidate;
+            }
+            Err(err) => {
+                candidate.fetched = refuse(ReasonCode::Unavailable, format!("{what}: {err}"));
+                return candidate;
+            }
+        };
+        let cached = status.cached;
+        on_build(BuildUpdate {
+            cell: &code.id,
+            stage: status.stage,
+            cached,
+        });
+        while !status.stage.is_final() {
+            if started.elapsed() > CODE_BUILD_WAIT {
+                candidate.fetched = refuse(
+                    ReasonCode::Unavailable,
+                    format!(
+                        "{what}: its build did not finish within {} s (it goes on; run again later)",
+                        CODE_BUILD_WAIT.as_secs()
+                    ),
+                );
+                return candidate;
+            }
+            tokio::time::sleep(CODE_BUILD_POLL).await;
+            match self.fetcher.code_build(&status.key).await {
+                Ok(next) => {
+                    if next.stage != status.stage {
+                        on_build(BuildUpdate {
+                            cell: &code.id,
+                            stage: next.stage,
+                            cached,
+                        });
+                    }
+                    status = next;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, key = %status.key, "following a code build")
+                }
+            }
+        }
+        if let Some(artifacts) = &status.artifacts {
+            candidate.cached_as = ("code-build".to_owned(), status.key.to_string());
+            let (krate, version) = &candidate.cached_as;
+            candidate.fetched = match self.artifacts.get(krate, version) {
+                Some(hit) => Ok(hit),
+                None => match self.fetcher.code_artifacts(artifacts).await {
+                    Ok(fetched) => {
+                        let fetched = Arc::new(fetched);
+                        self.artifacts.put(krate, version, fetched.clone());
+                        Ok(fetched)
+                    }
+                    Err(err) => refuse(ReasonCode::Unavailable, format!("{what}: {err}")),
+                },
+            };
+        } else {
+            candidate.diagnostics = status.diagnostics;
+            candidate.fetched = refuse(
+                ReasonCode::BuildFailed,
+                format!(
+                    "{what}: {}",
+                    status.error.as_deref().unwrap_or("its build failed")
+                ),
+            );
+        }
+        candidate
     }
 
     /// The loaded module of `artifacts`: from memory, or loaded now (the signed `.cwasm` when
@@ -466,7 +647,7 @@ impl Executor {
         cancel: &Cancel,
     ) -> Result<(StoredRun, RunResult), ExecutorError> {
         assert!(prepared.report.allow, "only an allowed notebook runs");
-        let result = run::run_observed(
+        let mut result = run::run_observed(
             &self.runtime,
             &prepared.notebook,
             prepared.report.notebook,
@@ -491,6 +672,7 @@ impl Executor {
                 .inc_by(cell.metrics.wall_us as f64 / 1e6);
         }
         self.metrics.run(if all_ok { "ok" } else { "failed" });
+        result.record.ran_by = prepared.ran_by.clone();
         let stored = self.store.save(&prepared.bytes, &result, now_ms())?;
         self.metrics.stored_runs.set(self.store.len() as i64);
         Ok((stored, result))

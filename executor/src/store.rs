@@ -464,6 +464,7 @@ mod tests {
                 notebook: Digest::of(b"notebook"),
                 kernels: BTreeMap::new(),
                 seed: Some(7),
+                ran_by: None,
                 cells: vec![CellRecord {
                     id: "c".into(),
                     kernel: "k".into(),

@@ -135,6 +135,7 @@ fn bench(c: &mut Criterion) {
         revocations: &revocations,
         now_ms: 2_000,
         engine_compatibility: "engine",
+        code_source: None,
     };
     let new = || {
         Preflight::new(

@@ -217,6 +217,14 @@ stable_codes! {
         NotApproved => "not-approved",
         /// The kernel's artifacts could not be fetched.
         Unavailable => "unavailable",
+        /// The policy does not let code cells run.
+        CodeCellsDenied => "code-cells-denied",
+        /// A code cell's source does not compile, or its build failed.
+        BuildFailed => "build-failed",
+        /// A code cell's provenance does not name the cell's source.
+        SourceMismatch => "source-mismatch",
+        /// A code cell's closure has no passing audit.
+        AuditFailed => "audit-failed",
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::cfg::{ExecutionPolicy, FuelPrice, Retention, RunBudget};
+pub use self::cfg::{CodeCells, ExecutionPolicy, FuelPrice, Retention, RunBudget};
 use crate::attest::{Expectation, Verified, Verifier};
 use crate::checks::wasm::{AllowedFunctions, WasmPolicy};
 pub use crate::codes::ReasonCode;
@@ -91,6 +91,10 @@ pub struct PreflightInput<'a> {
     pub now_ms: u64,
     /// This engine's `precompile_compatibility_hash`.
     pub engine_compatibility: &'a str,
+    /// For a code cell, the digest of its source: the artifact must be its builder-signed build
+    /// (provenance naming the source, a passing audit, no review needed) and the cell is held to
+    /// the code-cell limits.
+    pub code_source: Option<Digest>,
 }
 
 /// One reason a cell may not run.
@@ -305,7 +309,53 @@ impl Preflight {
                 Err(message) => failures.push(message.clone()),
             }
         }
-        for kind in &self.execution.require {
+        let required: BTreeSet<StatementKind> = match input.code_source {
+            // A code cell is built, not reviewed: its build's provenance and audit decide.
+            Some(_) => [StatementKind::Provenance, StatementKind::Audit].into(),
+            None => self.execution.require.clone(),
+        };
+        if let Some(source) = input.code_source {
+            if self.execution.code_cells == CodeCells::Deny {
+                deny(
+                    ReasonCode::CodeCellsDenied,
+                    "the policy does not let code cells run ([execution] code_cells = \"deny\")"
+                        .to_owned(),
+                );
+            }
+            if let Some((_, result)) = found.get(&StatementKind::Provenance)
+                && let Ok(verified) = &**result
+            {
+                let named = verified
+                    .statement
+                    .predicate_as::<Provenance>()
+                    .ok()
+                    .and_then(|p| p.cell_source());
+                if named != Some(source) {
+                    deny(
+                        ReasonCode::SourceMismatch,
+                        format!(
+                            "the build's provenance names source {} but the cell's source is {source}",
+                            named.map_or_else(|| "none".to_owned(), |d| d.to_string())
+                        ),
+                    );
+                }
+            }
+            if let Some((_, result)) = found.get(&StatementKind::Audit)
+                && let Ok(verified) = &**result
+                && verified
+                    .statement
+                    .predicate
+                    .get("verdict")
+                    .and_then(|v| v.as_str())
+                    .is_none_or(|v| v == "deny")
+            {
+                deny(
+                    ReasonCode::AuditFailed,
+                    "the audit of the cell's closure does not pass".to_owned(),
+                );
+            }
+        }
+        for kind in &required {
             if !found.contains_key(kind) {
                 let mut message = format!(
                     "{what}: no {} statement about it signed by a trusted {} key",
@@ -388,21 +438,22 @@ impl Preflight {
             }
         }
 
-        // Limits.
+        // Limits: a code cell's own, or any cell's.
         let limits = input.cell.limits;
+        let most = match input.code_source {
+            Some(_) => self.execution.code_cell_limits,
+            None => Limits {
+                fuel: self.execution.max_fuel,
+                memory_bytes: self.execution.max_memory_bytes,
+                wall_ms: self.execution.max_wall_ms,
+                output_bytes: self.execution.max_output_bytes,
+            },
+        };
         for (name, asked, max) in [
-            ("fuel", limits.fuel, self.execution.max_fuel),
-            (
-                "memory_bytes",
-                limits.memory_bytes,
-                self.execution.max_memory_bytes,
-            ),
-            ("wall_ms", limits.wall_ms, self.execution.max_wall_ms),
-            (
-                "output_bytes",
-                limits.output_bytes,
-                self.execution.max_output_bytes,
-            ),
+            ("fuel", limits.fuel, most.fuel),
+            ("memory_bytes", limits.memory_bytes, most.memory_bytes),
+            ("wall_ms", limits.wall_ms, most.wall_ms),
+            ("output_bytes", limits.output_bytes, most.output_bytes),
         ] {
             if asked > max {
                 deny(

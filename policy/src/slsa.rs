@@ -9,6 +9,10 @@ use crate::intoto::ResourceDescriptor;
 /// The `predicateType` of SLSA Provenance v1.
 pub use crate::intoto::PROVENANCE_PREDICATE_TYPE as PREDICATE_TYPE;
 
+/// The name of the resolved dependency that records a code cell's source digest in the
+/// provenance of its build.
+pub const CELL_SOURCE: &str = "cell-source";
+
 /// The provenance predicate: how an artifact was built and by whom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +51,17 @@ pub struct RunDetails {
     /// Other outputs: the build log, the module's imports and exports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub byproducts: Vec<ResourceDescriptor>,
+}
+
+impl Provenance {
+    /// The source digest of the code cell this provenance is about, if it is one's.
+    pub fn cell_source(&self) -> Option<crate::digest::Digest> {
+        self.build_definition
+            .resolved_dependencies
+            .iter()
+            .find(|d| d.name == CELL_SOURCE)
+            .and_then(|d| d.sha256())
+    }
 }
 
 /// Identifies the builder.

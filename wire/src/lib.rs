@@ -8,6 +8,7 @@
 //! - [`review`]: approvals, rejections and their answers;
 //! - [`worker`]: the worker protocol (claim, heartbeat, complete, fail);
 //! - [`tokens`]: tokens and who is calling;
+//! - [`code_builds`]: code cells' builds (request, stages, diagnostics, artifacts);
 //! - [`runs`]: the executor's preflight answer, run records and replays;
 //! - [`admin`]: revocations, imports, advisory syncs, sweeps;
 //! - [`errors`]: the error bodies of both services.
@@ -18,6 +19,7 @@
 
 pub mod admin;
 pub mod catalogue;
+pub mod code_builds;
 pub mod diff;
 pub mod errors;
 pub mod features;

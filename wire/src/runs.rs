@@ -27,6 +27,9 @@ pub struct CellPreflight {
     /// The limits it runs under, each one it leaves out at its default.
     #[schema(value_type = Object)]
     pub limits: Limits,
+    /// A code cell that does not compile: rustc's messages, placed in the cell's source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<crate::code_builds::Diagnostic>,
 }
 
 /// A notebook's preflight: it runs only when every kernel cell is allowed.
@@ -132,6 +135,9 @@ pub struct RunRecord {
     pub seed: Option<u64>,
     /// The cells, in order.
     pub cells: Vec<CellRecord>,
+    /// Who ran it (the executor's caller), when it was run through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran_by: Option<String>,
 }
 
 /// An output, as text when it is UTF-8, else base64.
@@ -232,6 +238,17 @@ pub enum RunEvent {
     Blocked {
         /// The preflight, with every reason.
         preflight: PreflightReport,
+    },
+    /// A code cell's build moved on (before preflight): `queued`, `compiling`, `checking`,
+    /// `signed` or `failed`; `cached` when an earlier build of the same cell is used.
+    Build {
+        /// The cell's id.
+        cell: String,
+        /// The build's stage.
+        stage: crate::code_builds::CodeBuildStage,
+        /// Whether the build was made before (by any executor).
+        #[serde(default)]
+        cached: bool,
     },
     /// A cell is called.
     CellStarted {

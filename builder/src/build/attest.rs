@@ -13,6 +13,7 @@ use kiln_policy::slsa::{BuildDefinition, Builder, Provenance, RunDetails};
 use kiln_policy::{Digest, Statement, StatementKind, sign_statement};
 
 use super::{Artifacts, BUILD_TYPE, BUILDER_ID, BuildError, Prepared, Settings, TARGET};
+use kiln_policy::slsa::CELL_SOURCE;
 
 /// Checks, precompiles and attests a built module.
 pub(super) fn finish(
@@ -114,6 +115,14 @@ fn provenance(
         serde_json::json!({"rustc": settings.toolchain.rustc, "cargo": settings.toolchain.cargo, "target": TARGET}),
     );
     resolved.push(toolchain);
+    if let Some(source) = prepared.cell_source {
+        // A code cell: its source and the lock it was built with are materials too.
+        resolved.push(ResourceDescriptor::new(CELL_SOURCE, source));
+        resolved.push(ResourceDescriptor::new(
+            "Cargo.lock",
+            Digest::of(prepared.lockfile.as_bytes()),
+        ));
+    }
     let byproduct = |name: &str, digest: Digest, extra: Option<serde_json::Value>| {
         let mut d = ResourceDescriptor::new(name, digest);
         d.annotations = extra;
@@ -129,6 +138,7 @@ fn provenance(
                 "target": TARGET,
                 "profile": "release",
                 "features": [],
+                "code_cell": prepared.cell_source.map(|source| serde_json::json!({"source": source.to_string()})),
             }),
             internal_parameters: Some(serde_json::json!({
                 "isolation": settings.isolation.as_str(),

@@ -6,6 +6,34 @@ use crate::sandbox::{self, Isolation, Mounts, paths};
 /// Runs `cargo build` for `prepared` in the sandbox; returns the build log. A library (a crate
 /// kernels depend on) stops here: it compiles for the kernel target, and has no module.
 pub fn compile(prepared: &Prepared, settings: &Settings<'_>) -> Result<String, BuildError> {
+    match compile_outcome(prepared, settings)? {
+        Compiled::Built(log) => Ok(log),
+        Compiled::Failed { reason, log } => {
+            Err(BuildError::Submission(format!("{reason}:\n{}", tail(&log))))
+        }
+    }
+}
+
+/// How a sandboxed `cargo build` ended.
+#[derive(Debug)]
+pub enum Compiled {
+    /// It built; the log.
+    Built(String),
+    /// It did not: why (`cargo build failed`, or the limit that stopped it), and the whole log.
+    Failed {
+        /// Why, in a few words.
+        reason: String,
+        /// The whole build log.
+        log: String,
+    },
+}
+
+/// Runs `cargo build` for `prepared` in the sandbox; a build that fails is an answer here (with
+/// its whole log, for the compiler's messages), not an error.
+pub fn compile_outcome(
+    prepared: &Prepared,
+    settings: &Settings<'_>,
+) -> Result<Compiled, BuildError> {
     let target = prepared.work.path().join("target");
     let mounts = Mounts {
         src: prepared.src(),
@@ -74,18 +102,18 @@ pub fn compile(prepared: &Prepared, settings: &Settings<'_>) -> Result<String, B
     )
     .map_err(builder_error("starting the sandbox"))?;
     if let Some(stopped) = outcome.stopped {
-        return Err(BuildError::Submission(format!(
-            "{stopped}; build log:\n{}",
-            tail(&outcome.log)
-        )));
+        return Ok(Compiled::Failed {
+            reason: format!("{stopped}; build log"),
+            log: outcome.log,
+        });
     }
     if !outcome.success {
-        return Err(BuildError::Submission(format!(
-            "cargo build failed:\n{}",
-            tail(&outcome.log)
-        )));
+        return Ok(Compiled::Failed {
+            reason: "cargo build failed".to_owned(),
+            log: outcome.log,
+        });
     }
-    Ok(outcome.log)
+    Ok(Compiled::Built(outcome.log))
 }
 
 fn tail(log: &str) -> String {

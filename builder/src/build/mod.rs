@@ -28,10 +28,10 @@ use kiln_policy::{KeyId, SigningKey};
 
 use crate::sandbox::{Isolation, Limits};
 
-pub use self::compile::compile;
+pub use self::compile::{Compiled, compile, compile_outcome};
 pub use self::prepare::{
-    Prepared, is_kernel, prepare_local, prepare_registry_crate, registry_cache_key,
-    unpack_registry_crate,
+    Prepared, is_kernel, prepare_generated, prepare_local, prepare_registry_crate,
+    registry_cache_key, unpack_registry_crate,
 };
 pub use self::toolchain::Toolchain;
 
@@ -93,6 +93,15 @@ pub struct Settings<'a> {
 /// Builds `prepared` in the sandbox and turns the module into signed artifacts.
 pub fn build(prepared: &Prepared, settings: &Settings<'_>) -> Result<Artifacts, BuildError> {
     let log = compile(prepared, settings)?;
+    finish(prepared, settings, log)
+}
+
+/// Turns the module a successful [`compile`] of `prepared` made into signed artifacts.
+pub fn finish(
+    prepared: &Prepared,
+    settings: &Settings<'_>,
+    log: String,
+) -> Result<Artifacts, BuildError> {
     let lib = prepared.name.replace('-', "_");
     let module = prepared
         .work

@@ -24,8 +24,10 @@ pub struct Prepared {
     pub crate_rel: PathBuf,
     /// The lockfile's text.
     pub lockfile: String,
-    /// The `.crate` checksum, when built from the registry.
+    /// The `.crate` checksum, when built from the registry; a code cell's request digest.
     pub checksum: Option<Digest>,
+    /// A code cell's source digest, which the provenance names.
+    pub cell_source: Option<Digest>,
 }
 
 /// Whether the crate in `dir` is a kernel: its library is a `cdylib`.
@@ -115,6 +117,34 @@ fn new_work() -> Result<tempfile::TempDir, BuildError> {
     Ok(work)
 }
 
+/// Lays out a generated crate (a code cell's): `files` by their paths inside the crate's
+/// directory `name`; `checksum` names what it was generated from, `source` the cell's source.
+pub fn prepare_generated(
+    name: &str,
+    files: &[(&str, String)],
+    checksum: Digest,
+    source: Digest,
+) -> Result<Prepared, BuildError> {
+    let work = new_work()?;
+    let root = work.path().join("src").join(name);
+    for (path, text) in files {
+        let path = root.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(builder_error("writing the sources"))?;
+        }
+        std::fs::write(&path, text).map_err(builder_error("writing the sources"))?;
+    }
+    Ok(Prepared {
+        crate_rel: PathBuf::from(name),
+        name: name.to_owned(),
+        version: "0.0.0".to_owned(),
+        lockfile: String::new(),
+        checksum: Some(checksum),
+        cell_source: Some(source),
+        work,
+    })
+}
+
 /// Lays out a registry `.crate` (its bytes, already verified against `checksum`) and vendors its
 /// dependencies from the registry whose sparse index is `index` (crates.io is replaced by it,
 /// so nothing comes from anywhere else).
@@ -153,6 +183,7 @@ pub fn unpack_registry_crate(
         version: version.to_owned(),
         lockfile: std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default(),
         checksum: Some(checksum),
+        cell_source: None,
         work,
     })
 }
@@ -283,6 +314,7 @@ pub fn prepare_local(crate_dir: &Path, repository: Option<&Path>) -> Result<Prep
         crate_rel: crate_rel.clone(),
         lockfile: String::new(),
         checksum: None,
+        cell_source: None,
         work,
     };
     let copy = prepared.src().join(&crate_rel);

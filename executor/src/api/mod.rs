@@ -273,18 +273,20 @@ pub(crate) async fn create_run(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let history = params.notebook.map(|notebook| (notebook, login));
+    let history = params.notebook.map(|notebook| (notebook, login.clone()));
     if wants_ndjson(&headers) {
         return Ok(streaming::stream_run(
             state,
             body.to_vec(),
             params.seed,
             history,
+            login,
             id,
         ));
     }
     let admitted = admission::admit(&state).await?;
-    let prepared = state.executor.prepare(body.to_vec()).await?;
+    let mut prepared = state.executor.prepare(body.to_vec()).await?;
+    prepared.ran_by = Some(login);
     if !prepared.report.allow {
         return Ok(blocked(prepared.report));
     }

@@ -1,5 +1,5 @@
 //! `POST /v1/runs` with `Accept: application/x-ndjson`: one JSON event per line —
-//! `preflight`, then per cell `cell-started`, `output` chunks and `cell-finished`, then
+//! `build` for each stage of a code cell's build, `preflight`, then per cell `cell-started`, `output` chunks and `cell-finished`, then
 //! `run-finished` (or `blocked`, or `error`). A client that goes away, or does not take an event
 //! within the write timeout, stops the run; its slot is free once the kernel has stopped.
 
@@ -84,6 +84,7 @@ pub(super) fn stream_run(
     notebook: Vec<u8>,
     seed: Option<u64>,
     history: Option<(String, String)>,
+    ran_by: String,
     id: RequestId,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
@@ -99,8 +100,23 @@ pub(super) fn stream_run(
                 return;
             }
         };
-        let prepared = match state.executor.prepare(notebook).await {
-            Ok(prepared) => prepared,
+        // A code cell's build stages go out as they happen, before preflight.
+        let builds = tx.clone();
+        let on_build = move |update: crate::service::BuildUpdate<'_>| {
+            let line = event_line(&RunEvent::Build {
+                cell: update.cell.to_owned(),
+                stage: update.stage,
+                cached: update.cached,
+            });
+            if builds.try_send(line).is_err() {
+                tracing::debug!("a build event was not sent: the client is not reading");
+            }
+        };
+        let prepared = match state.executor.prepare_with(notebook, &on_build).await {
+            Ok(mut prepared) => {
+                prepared.ran_by = Some(ran_by);
+                prepared
+            }
             Err(err) => {
                 send(error_event(&ApiError::from(err), &id)).await;
                 return;

@@ -27,6 +27,11 @@ pub(crate) struct RawExecution {
     revocation_max_age_secs: u64,
     max_dataset_bytes: u64,
     fuel_price: Option<RawFuelPrice>,
+    code_cells: Spanned<String>,
+    code_cell_max_fuel: u64,
+    code_cell_max_memory_bytes: u64,
+    code_cell_max_wall_ms: u64,
+    code_cell_max_output_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +62,11 @@ impl Default for RawExecution {
             revocation_max_age_secs: 3600,
             max_dataset_bytes: 256 * 1024 * 1024,
             fuel_price: None,
+            code_cells: Spanned::new(0..0, "deny".into()),
+            code_cell_max_fuel: 1_000_000_000,
+            code_cell_max_memory_bytes: 64 * 1024 * 1024,
+            code_cell_max_wall_ms: 10_000,
+            code_cell_max_output_bytes: 1024 * 1024,
         }
     }
 }
@@ -84,6 +94,32 @@ pub struct ExecutionPolicy {
     pub max_dataset_bytes: u64,
     /// What fuel costs, when the deployment puts a price on it (shown with each cell's telemetry).
     pub fuel_price: Option<FuelPrice>,
+    /// Whether code cells (Rust written in the notebook) may run.
+    pub code_cells: CodeCells,
+    /// The most a code cell may ask for; code cells are held to these instead of the `max_*`
+    /// above.
+    pub code_cell_limits: super::Limits,
+}
+
+/// Whether code cells may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeCells {
+    /// No code cell runs (the default).
+    Deny,
+    /// A code cell runs when a trusted builder key signed its build's provenance, naming the
+    /// cell's source, and a passing audit of its closure.
+    BuilderSigned,
+}
+
+impl CodeCells {
+    /// The setting as written in a policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::BuilderSigned => "builder-signed",
+        }
+    }
 }
 
 /// The price of fuel: `per_billion` units of `currency` for 10⁹ fuel.
@@ -180,6 +216,16 @@ impl RawExecution {
             }),
             None => None,
         };
+        let code_cells = match self.code_cells.get_ref().as_str() {
+            "deny" => CodeCells::Deny,
+            "builder-signed" => CodeCells::BuilderSigned,
+            other => {
+                return Err(at(
+                    self.code_cells.span(),
+                    format!("`code_cells` is \"deny\" or \"builder-signed\", not `{other}`"),
+                ));
+            }
+        };
         Ok(ExecutionPolicy {
             max_fuel: self.max_fuel,
             max_memory_bytes: self.max_memory_bytes,
@@ -200,6 +246,13 @@ impl RawExecution {
             revocation_max_age_secs: self.revocation_max_age_secs,
             max_dataset_bytes: self.max_dataset_bytes,
             fuel_price,
+            code_cells,
+            code_cell_limits: super::Limits {
+                fuel: self.code_cell_max_fuel,
+                memory_bytes: self.code_cell_max_memory_bytes,
+                wall_ms: self.code_cell_max_wall_ms,
+                output_bytes: self.code_cell_max_output_bytes,
+            },
         })
     }
 }

@@ -172,6 +172,7 @@ impl World {
             revocations: &self.revocations,
             now_ms: NOW,
             engine_compatibility: "engine-a",
+            code_source: None,
         })
     }
 

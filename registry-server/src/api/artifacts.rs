@@ -1,5 +1,5 @@
 //! `GET /api/kiln/v1/artifacts/{digest}`: a built artifact or statement, or a `.crate`, by
-//! digest.
+//! digest (a signed code build's too).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::extract::Reader;
 use super::{ApiError, ApiResult, AppState, digest_param};
-use crate::model::{artifacts, versions};
+use crate::model::{artifacts, code_builds, versions};
 use crate::tokens::Scope;
 
 /// `GET /api/kiln/v1/artifacts/{digest}`. The `.crate` of a version that is not approved is
@@ -22,6 +22,9 @@ pub(crate) async fn artifact(
     super::revocations::refuse_revoked(&app, &digest, &digest.to_string()).await?;
     let media_type = match artifacts::find(&app.db, &digest).await? {
         Some(artifact) => artifact.media_type,
+        None if let Some(kind) = code_builds::blob_kind(&app.db, &digest).await? => {
+            kind.media_type().to_owned()
+        }
         None => {
             let version = versions::by_checksum(&app.db, &digest)
                 .await?

@@ -7,6 +7,7 @@ mod artifacts;
 mod cargo;
 mod catalogue;
 mod closures;
+pub mod code_builds;
 pub mod error;
 mod events;
 pub mod extract;
@@ -115,6 +116,13 @@ pub fn router(app: AppState) -> Router {
         .route("/api/kiln/v1/events/verify", get(events::verify))
         .route("/api/kiln/v1/gc", post(gc::sweep))
         // Workers (audit, build) claim jobs and report results.
+        .route("/api/kiln/v1/code-builds", post(code_builds::request))
+        .route("/api/kiln/v1/code-builds/claim", post(code_builds::claim))
+        .route("/api/kiln/v1/code-builds/{key}", get(code_builds::show))
+        .route(
+            "/api/kiln/v1/code-builds/{key}/report",
+            post(code_builds::report),
+        )
         .route("/api/kiln/v1/jobs/claim", post(workers::claim))
         .route("/api/kiln/v1/jobs/{id}/heartbeat", post(workers::heartbeat))
         .route("/api/kiln/v1/jobs/{id}/complete", post(workers::complete))

@@ -10,6 +10,7 @@
 //! - [`crates`], [`versions`]: crates, their owners, and versions with their review state;
 //! - [`closures`]: crates imported together, and the index their workers resolve them by;
 //! - [`jobs`]: the audit and build queue;
+//! - [`code_builds`]: code cells' builds, queued once per key and kept;
 //! - [`reports`], [`artifacts`], [`reviews`]: what workers and reviewers record about a version;
 //! - [`revocations`]: revoked digests;
 //! - [`events`]: the hash-chained event log;
@@ -17,6 +18,7 @@
 
 pub mod artifacts;
 pub mod closures;
+pub mod code_builds;
 pub mod crates;
 pub mod deployment_keys;
 pub mod events;
