@@ -136,11 +136,20 @@ fn measure_builds(server: &KilnServer, worker: &str, serde_json_version: &str) {
     // its dependencies, then again after a one-character change, timed.
     let world = kiln_tests::cargo::CargoWorld::new(server);
     world.curated_only();
-    let job = kiln_wire::code_builds::CodeJob {
+    let mut job = kiln_wire::code_builds::CodeJob {
         key: kiln_policy::Digest::of(b"bench"),
         request: serde_json::from_value(request(SOURCE)).unwrap(),
         published_here: vec!["kiln-kernel".into()],
     };
+    // The SDK, as the registry adds it to a cell that does not name it.
+    job.request.dependencies.insert(
+        "kiln-kernel".into(),
+        kiln_wire::code_builds::CodeDependency {
+            version: "0.1.0".into(),
+            features: Vec::new(),
+            default_features: true,
+        },
+    );
     let (mut files, _) = kiln_builder::code_cell::generate(&job, &server.index_url());
     files.retain(|(path, _)| *path != "Cargo.toml");
     let dir = world.kernel("bench-cell", "0.0.0", "", "");
@@ -289,6 +298,23 @@ fn code_cells_build_against_approved_crates_run_and_are_refused_for_what_they_ar
     );
     assert!(!err.contains("compiling"), "{err}");
     assert_eq!(code_builds(&server, &worker, &first_key)["stage"], "signed");
+
+    // Two builds of the same source, under two keys (the lock spells a feature twice, which
+    // Cargo resolves the same): two sandboxed builds in two work directories, one module.
+    let twice = |features: Value| {
+        build_until_done(
+            &server,
+            &worker,
+            &json!({"source": SOURCE.replace("no text", "twice"), "input_type": "application/json",
+                    "output_type": "text/plain",
+                    "dependencies": {"serde_json": {"version": serde_json_lock["version"], "features": features}}}),
+        )
+        .0
+    };
+    let (one, two) = (twice(json!(["std"])), twice(json!(["std", "std"])));
+    assert_eq!(one["stage"], "signed", "{one}");
+    assert_ne!(one["key"], two["key"]);
+    assert_eq!(one["artifacts"]["wasm"], two["artifacts"]["wasm"], "{one}\n{two}");
 
     // One character changed: built again, under another key.
     let changed = with_source(&doc, &SOURCE.replace("no text", "no text!"), None);

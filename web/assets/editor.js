@@ -1,12 +1,15 @@
-// The notebook editor: markdown and kernel cells, kernels picked from the approved catalogue
+// The notebook editor: markdown, kernel and code cells, kernels picked from the approved catalogue
 // (picking one pins its digests in the notebook's lock), inputs edited by media type, grants and
-// limits shown with the policy's defaults and maxima; Run cell and Run all over the executor's
+// limits shown with the policy's defaults and maxima; code cells written in Rust against the
+// approved crates (code-cell.js), their build stages and compile errors shown at their lines;
+// Run cell and Run all over the executor's
 // NDJSON stream, or verified and run in this page (browser-run.js), with each cell's state,
 // output and telemetry shown live; a browser run checked against the server's; saving a new
 // version.
 
 import { chunkBytes, getBytes, getJson, request, sendJson, streamRun } from "./api.js";
 import { loadTrust, pinTrust, runInBrowser } from "./browser-run.js";
+import { diagnosticsList, dependencyLines, lockDependencies, sourceEditor } from "./code-cell.js";
 import { bytes, count, h, replace, shortDigest } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderOutput } from "./render.js";
@@ -26,7 +29,14 @@ const REASONS = {
   "limit-exceeded": "The cell asks for more than the policy allows.",
   "not-approved": "The kernel is not approved in the registry.",
   unavailable: "The kernel could not be fetched from the registry.",
+  "code-cells-denied": "The policy does not let code cells run.",
+  "build-failed": "The code cell did not build.",
+  "source-mismatch": "The build's signed provenance is about other source.",
+  "audit-failed": "The audit of the code cell's crates does not pass.",
 };
+
+/** Whether a cell runs (a kernel cell, or a code cell). */
+const runs = (cell) => cell.type === "kernel" || cell.type === "code";
 
 const LIMITS = [
   ["fuel", "fuel", count],
@@ -54,7 +64,7 @@ function tidy(doc) {
 
 /** The kernel cells `target` needs (its `from` chain) and itself, in order. */
 function withInputs(doc, target) {
-  const byId = new Map(doc.cells.filter((c) => c.type === "kernel").map((c) => [c.id, c]));
+  const byId = new Map(doc.cells.filter(runs).map((c) => [c.id, c]));
   const needed = new Set();
   const visit = (id) => {
     if (needed.has(id) || !byId.has(id)) return;
@@ -63,7 +73,7 @@ function withInputs(doc, target) {
     if (from) visit(from);
   };
   visit(target);
-  return tidy({ ...doc, cells: doc.cells.filter((c) => c.type === "kernel" && needed.has(c.id)) });
+  return tidy({ ...doc, cells: doc.cells.filter((c) => runs(c) && needed.has(c.id)) });
 }
 
 function newCellId(doc) {
@@ -102,6 +112,7 @@ class Editor {
 
   /** The entry point metadata (name, input and output media types) of a kernel cell. */
   entryPoint(cell) {
+    if (cell.type === "code") return { name: cell.entry ?? "main", input: cell.input_type, output: cell.output_type };
     const kernel = this.entryOf(this.doc.kernels[cell.kernel]);
     return kernel?.kernel.entries.find((e) => e.name === cell.entry);
   }
@@ -157,6 +168,7 @@ class Editor {
           { class: "add-cells" },
           h("button", { id: "add-markdown", onclick: () => this.addCell("markdown") }, "+ Markdown"),
           h("button", { id: "add-kernel", onclick: () => this.addCell("kernel") }, "+ Kernel cell"),
+          h("button", { id: "add-code", onclick: () => this.addCell("code") }, "+ Code cell"),
         ),
         this.side,
       ),
@@ -170,7 +182,11 @@ class Editor {
     replace(
       this.cellsRoot,
       this.doc.cells.map((cell, index) =>
-        cell.type === "markdown" ? this.markdownCell(cell, index) : this.kernelCell(cell, index),
+        cell.type === "markdown"
+          ? this.markdownCell(cell, index)
+          : cell.type === "code"
+            ? this.codeCell(cell, index)
+            : this.kernelCell(cell, index),
       ),
     );
   }
@@ -207,6 +223,17 @@ class Editor {
   addCell(type) {
     if (type === "markdown") {
       this.doc.cells.push({ type: "markdown", source: "" });
+    } else if (type === "code") {
+      // Code cells are format version 2.
+      this.doc.kiln_notebook = 2;
+      this.doc.cells.push({
+        type: "code",
+        id: newCellId(this.doc),
+        source: 'let text = input.text()?;\nout.write_str(&text.to_uppercase())',
+        input_type: "text/plain",
+        output_type: "text/plain",
+        input: { text: "" },
+      });
     } else {
       const first = this.catalogue.find((c) => c.kernel.entries.length > 0);
       const cell = { type: "kernel", id: newCellId(this.doc), kernel: "", entry: "", input: { text: "" } };
@@ -308,7 +335,7 @@ class Editor {
     const entry = this.entryPoint(cell);
     const mediaType = entry?.input ?? "text/plain";
     const mode = cell.input.from !== undefined ? "from" : cell.input.blob !== undefined ? "dataset" : "inline";
-    const earlier = this.doc.cells.slice(0, index).filter((c) => c.type === "kernel").map((c) => c.id);
+    const earlier = this.doc.cells.slice(0, index).filter(runs).map((c) => c.id);
     const error = h("div", { class: "input-error" });
     let body;
     if (mode === "from") {
@@ -414,6 +441,7 @@ class Editor {
 
   /** What a cell with no grants grants: the module's imports within what the policy allows. */
   defaultGrants(cell) {
+    if (cell.type === "code") return null;
     const kernel = this.entryOf(this.doc.kernels[cell.kernel]);
     if (!kernel) return null;
     const allowed = this.policy.allowed_imports;
@@ -553,15 +581,87 @@ class Editor {
     );
   }
 
+  codeCell(cell, index) {
+    const view = {
+      status: h("span", { class: "cell-status" }, ""),
+      reasons: h("ul", { class: "cell-reasons" }),
+      output: h("div", { class: "cell-output" }),
+      telemetry: h("div", { class: "cell-telemetry" }),
+      editor: h("div", { class: "code-slot" }, sourceEditor(cell)),
+      chunks: [],
+    };
+    this.views.set(cell.id, view);
+    const media = (field, label) =>
+      h(
+        "label",
+        {},
+        `${label} `,
+        h("input", {
+          class: `code-${field.replace("_", "-")}`,
+          value: cell[field],
+          size: 18,
+          onchange: (e) => {
+            cell[field] = e.target.value.trim();
+          },
+        }),
+      );
+    const lockState = h("span", { class: "dependency-state muted" }, Object.keys(cell.dependencies ?? {}).length ? "locked" : "");
+    const deps = h("textarea", {
+      class: "code-dependencies",
+      rows: 2,
+      spellcheck: "false",
+      placeholder: 'serde_json = "1"   (approved crates only)',
+      value: dependencyLines(cell),
+      onchange: async (e) => {
+        replace(lockState, "locking…");
+        const problems = await lockDependencies(cell, e.target.value);
+        const locked = Object.entries(cell.dependencies).map(([name, d]) => `${name} ${d.version}`);
+        replace(lockState, problems.length ? problems.join("; ") : `locked: ${locked.join(", ") || "none"}`);
+        lockState.className = `dependency-state ${problems.length ? "status-error" : "muted"}`;
+      },
+    });
+    const run = h("button", { class: "run-cell", onclick: () => this.run(cell.id) }, "Run cell");
+    const idInput = h("input", {
+      class: "cell-id",
+      value: cell.id,
+      size: 14,
+      title: "The cell's id (a-z, 0-9, - and _)",
+      onchange: (e) => {
+        const old = cell.id;
+        cell.id = e.target.value.trim();
+        for (const other of this.doc.cells) if (other.input?.from === old) other.input = { from: cell.id };
+        this.renderCells();
+      },
+    });
+    return h(
+      "section",
+      { class: "cell code-cell", "data-cell": cell.id, "data-index": index },
+      this.cellTools(index, [run]),
+      h("div", { class: "cell-head" }, idInput, h("span", { class: "muted" }, "Rust, built against approved crates"), media("input_type", "in"), media("output_type", "out"), view.status),
+      view.editor,
+      h("details", { class: "dependencies", open: Object.keys(cell.dependencies ?? {}).length > 0 }, h("summary", {}, "Dependencies "), deps, lockState),
+      this.inputEditor(cell, index),
+      h("div", { class: "cell-settings" }, this.grantsEditor(cell), this.limitsEditor(cell)),
+      view.reasons,
+      view.output,
+      view.telemetry,
+    );
+  }
+
   setCellStatus(id, status, title = null) {
     const view = this.views.get(id);
     if (!view) return;
     view.status.className = `cell-status state-${status.replace(/\s+/g, "-")}`;
     view.status.textContent = status;
     view.status.title = title ?? "";
-    // The states a cell went through in its latest run, for people and tests reading the page.
+    // The states a cell went through in its latest run (each once in a row), for people and
+    // tests reading the page; a run starts them afresh.
     const section = view.status.closest("section");
-    if (section) section.dataset.states = status === "queued" ? "queued" : `${section.dataset.states ?? ""} ${status}`.trim();
+    if (section) {
+      const states = (section.dataset.states ?? "").split(" ").filter(Boolean);
+      if (states[states.length - 1] !== status) states.push(status);
+      section.dataset.states = states.join(" ");
+    }
   }
 
   showTelemetry(id, metrics) {
@@ -602,6 +702,9 @@ class Editor {
 
   onEvent(event) {
     switch (event.event) {
+      case "build":
+        this.setCellStatus(event.cell, event.cached && event.stage === "signed" ? "cached" : event.stage, event.cached ? "built before, by any executor" : "");
+        break;
       case "preflight":
         for (const cell of event.preflight.cells) this.setCellStatus(cell.id, "queued", `grants: ${cell.grants.join(", ") || "none"}`);
         break;
@@ -619,7 +722,10 @@ class Editor {
               cell.reasons.map((r) =>
                 h("li", { class: "reason", "data-code": r.code }, h("strong", {}, REASONS[r.code] ?? r.code), " ", r.message, " ", h("code", {}, r.code)),
               ),
+              cell.diagnostics?.length ? diagnosticsList(cell.diagnostics) : null,
             );
+            const source = this.doc.cells.find((c) => c.id === cell.id && c.type === "code");
+            if (source && view.editor && cell.diagnostics?.length) replace(view.editor, sourceEditor(source, cell.diagnostics));
           }
         }
         this.setStatus("Blocked by preflight: nothing ran.", "error");
@@ -677,7 +783,9 @@ class Editor {
     if (this.running) return;
     const doc = only === null ? tidy(this.doc) : withInputs(this.doc, only);
     for (const cell of doc.cells) {
-      if (cell.type !== "kernel") continue;
+      if (!runs(cell)) continue;
+      const section = this.views.get(cell.id)?.status.closest("section");
+      if (section) section.dataset.states = "";
       this.setCellStatus(cell.id, "queued");
       const view = this.views.get(cell.id);
       if (view) {

@@ -59,6 +59,7 @@ static ASSETS: &[Asset] = assets! {
     "render.js" => "text/javascript; charset=utf-8",
     "notebooks.js" => "text/javascript; charset=utf-8",
     "editor.js" => "text/javascript; charset=utf-8",
+    "code-cell.js" => "text/javascript; charset=utf-8",
     "runs.js" => "text/javascript; charset=utf-8",
     "catalogue.js" => "text/javascript; charset=utf-8",
     "review.js" => "text/javascript; charset=utf-8",
