@@ -141,7 +141,7 @@ async fn index_versions(
     Ok(String::from_utf8_lossy(&text)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|entry| !entry["yanked"].as_bool().unwrap_or(false))
+        .filter(kiln_wire::index::is_available)
         .filter_map(|entry| semver::Version::parse(entry["vers"].as_str()?).ok())
         .collect())
 }

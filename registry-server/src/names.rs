@@ -31,6 +31,8 @@ const RESERVED: &[&str] = &[
     "lpt2",
     "lpt3",
     "kiln",
+    // Versions awaiting approval depend on it in the sparse index; it must never exist.
+    kiln_wire::index::AWAITING_APPROVAL,
 ];
 
 /// Why a name cannot be a crate name.

@@ -70,6 +70,7 @@ pub async fn complete(
     match recorded {
         Ok(state) => {
             w.commit().await?;
+            app.index_changed(&job.payload.krate);
             Ok(JobOutcome::Moved { state })
         }
         Err(conflict @ ModelError::Conflict(_)) => {
@@ -139,6 +140,7 @@ pub async fn fail(
         }
     };
     w.commit().await?;
+    app.index_changed(&job.payload.krate);
     Ok(outcome)
 }
 

@@ -91,6 +91,10 @@ fn approve_reject_race(server: &KilnServer) {
                 index.contains(&format!("\"vers\":\"{version}\"")),
                 "{index}"
             );
+            assert!(
+                !index.contains(kiln_wire::index::AWAITING_APPROVAL),
+                "{index}"
+            );
         } else {
             rejected += 1;
             assert_eq!(detail["state"], "rejected", "round {round}: {detail}");

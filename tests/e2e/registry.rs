@@ -1,5 +1,6 @@
-//! The registry with the real client: unmodified `cargo` publishes into quarantine, cannot
-//! resolve a version until it is approved, then builds against it; search, yank and unyank,
+//! The registry with the real client: unmodified `cargo` publishes into quarantine and returns
+//! at once, nobody can resolve or download a version until it is approved, then builds against
+//! it; search, yank and unyank,
 //! owners; wrong tokens change nothing. The same flow runs on SQLite and on PostgreSQL.
 
 use kiln_tests::cargo::{CargoWorld, stderr};
@@ -11,6 +12,23 @@ fn submissions(server: &KilnServer) -> Value {
     server.get_json("/api/kiln/v1/submissions", None)
 }
 
+/// `demo-stats`'s index line for `version`, asserted to be listed as awaiting approval.
+fn awaiting_line(server: &KilnServer, version: &str) -> Value {
+    let index = server
+        .request(reqwest::Method::GET, "/index/de/mo/demo-stats", None)
+        .send()
+        .unwrap();
+    assert_eq!(index.status(), 200);
+    let text = index.text().unwrap();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["vers"] == version)
+        .unwrap_or_else(|| panic!("{version} is not listed: {text}"));
+    assert!(kiln_wire::index::is_awaiting(&line), "{line}");
+    line
+}
+
 fn cargo_flow(server: &KilnServer) {
     let alice = server.token("alice", &["publish", "yank"]);
     let bob = server.token("bob", &["publish"]);
@@ -18,45 +36,57 @@ fn cargo_flow(server: &KilnServer) {
     let reviewer = server.token("rita", &["review"]);
     let world = CargoWorld::new(server);
 
-    // Publish: accepted into quarantine, not in the index.
+    // Publish: accepted into quarantine. Cargo's wait for the index ends at once ("Published",
+    // not "timed out waiting"), because the index lists the version as awaiting approval.
     let lib = world.library(
         "demo-stats",
         "0.1.0",
         "",
         "pub fn mean(xs: &[f64]) -> f64 { xs.iter().sum::<f64>() / xs.len() as f64 }\n",
     );
+    let started = std::time::Instant::now();
     let out = world.publish(&lib, Some(&alice));
+    println!("cargo publish returned after {:?}", started.elapsed());
     assert!(out.status.success(), "publish failed: {}", stderr(&out));
-    assert!(
-        stderr(&out).contains("queued for review"),
-        "{}",
-        stderr(&out)
-    );
+    for said in ["is in review", "Published demo-stats v0.1.0"] {
+        assert!(stderr(&out).contains(said), "{said}: {}", stderr(&out));
+    }
+    assert!(!stderr(&out).contains("timed out"), "{}", stderr(&out));
     let listed = submissions(server);
     assert_eq!(listed[0]["crate"], "demo-stats");
     assert_eq!(listed[0]["state"], "submitted");
-    let index = server
-        .request(reqwest::Method::GET, "/index/de/mo/demo-stats", None)
-        .send()
-        .unwrap();
-    assert_eq!(
-        index.status(),
-        404,
-        "nothing is in the index before approval"
-    );
+    let line = awaiting_line(server, "0.1.0");
+    assert_eq!(line["yanked"], false, "{line}");
 
-    // A consumer cannot resolve it yet.
+    // Neither another user nor the publisher can resolve or download it yet.
     let app = world.library(
         "demo-app",
         "0.1.0",
         "demo-stats = { version = \"0.1\", registry = \"kiln\" }",
         "pub fn go() -> f64 { demo_stats::mean(&[1.0, 2.0]) }\n",
     );
-    let out = world.cargo(&app, &["generate-lockfile"], Some(&alice));
-    assert!(
-        !out.status.success(),
-        "resolution must fail before approval"
-    );
+    for token in [&alice, &bob] {
+        let out = world.cargo(&app, &["generate-lockfile"], Some(token));
+        assert!(
+            !out.status.success(),
+            "resolution must fail before approval"
+        );
+        assert!(
+            stderr(&out).contains("no matching package named `awaiting-kiln-approval`")
+                && stderr(&out).contains("demo-stats v0.1.0"),
+            "{}",
+            stderr(&out)
+        );
+        let download = server
+            .request(
+                reqwest::Method::GET,
+                "/api/v1/crates/demo-stats/0.1.0/download",
+                Some(token),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(download.status(), 404, "no download before approval");
+    }
 
     // Approval needs a built version.
     let (status, body) = server.approve(&reviewer, "demo-stats", "0.1.0");
@@ -82,6 +112,7 @@ fn cargo_flow(server: &KilnServer) {
     let line: Value = serde_json::from_str(index.text().unwrap().trim_end()).unwrap();
     assert_eq!(line["vers"], "0.1.0");
     assert_eq!(line["yanked"], false);
+    assert!(!kiln_wire::index::is_awaiting(&line), "{line}");
     let again = server
         .request(reqwest::Method::GET, "/index/de/mo/demo-stats", None)
         .header("If-None-Match", &etag)
@@ -156,6 +187,22 @@ fn cargo_flow(server: &KilnServer) {
     );
     let out = world.publish(&v2, Some(&bob));
     assert!(out.status.success(), "{}", stderr(&out));
+
+    // 0.2.0 awaits approval: a requirement 0.1.0 also meets resolves to 0.1.0.
+    awaiting_line(server, "0.2.0");
+    let open = world.library(
+        "demo-open",
+        "0.1.0",
+        "demo-stats = { version = \">=0.1\", registry = \"kiln\" }",
+        "\n",
+    );
+    let out = world.cargo(&open, &["generate-lockfile"], Some(&bob));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = std::fs::read_to_string(open.join("Cargo.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"demo-stats\"\nversion = \"0.1.0\""),
+        "{lock}"
+    );
     let out = world.cargo(
         &app,
         &[

@@ -191,16 +191,22 @@ fn a_scaled_out_deployment_runs_a_kernel_published_on_one_replica_and_approved_o
         assert_eq!(a.settled(name, "0.1.0")["state"], "built");
         let (status, body) = b.approve(&reviewer, name, "0.1.0");
         assert_eq!(status, 200, "{body}");
-        // An approval on B reaches A's index within its 2 s cache.
+        // An approval on B reaches A's index (where the version awaited approval) within its
+        // 2 s cache.
         let path = format!("/index/{}/{}/{name}", &name[..2], &name[2..4]);
         let started = Instant::now();
-        while a
-            .request(reqwest::Method::GET, &path, None)
-            .send()
-            .unwrap()
-            .status()
-            != 200
-        {
+        let approved_on_a = || {
+            let text = a
+                .request(reqwest::Method::GET, &path, None)
+                .send()
+                .unwrap()
+                .text()
+                .unwrap();
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .any(|l| kiln_wire::index::is_available(&l))
+        };
+        while !approved_on_a() {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "{name} is not in A's index"

@@ -85,24 +85,18 @@ impl CargoWorld {
 }
 
 impl CargoWorld {
-    /// `cargo publish --registry kiln` of the crate in `dir`. After uploading, Cargo waits up to
-    /// 60 s for the version to appear in the index, which a quarantined version never does
-    /// before approval; the tests shorten that wait with Cargo's `publish.timeout` setting
-    /// (still unstable, hence `-Zpublish-timeout` with `RUSTC_BOOTSTRAP`). The upload itself is
-    /// Cargo's own.
+    /// `cargo publish --registry kiln` of the crate in `dir`, as an author runs it: Cargo's
+    /// wait for the version to appear in the index ends as soon as the registry lists it as
+    /// awaiting approval.
     pub fn publish(&self, dir: &Path, token: Option<&str>) -> Output {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args([
-            "-Zpublish-timeout",
-            "--config",
-            "publish.timeout=1",
             "publish",
             "--registry",
             "kiln",
             "--no-verify",
             "--allow-dirty",
-        ])
-        .env("RUSTC_BOOTSTRAP", "1");
+        ]);
         self.run(cmd, dir, token)
     }
 

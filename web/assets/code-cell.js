@@ -155,6 +155,13 @@ export function meets(requirement, version) {
   return parts.length === 2 ? v[0] === 0 && v[1] === 0 : cmp(v, [0, 0, patch]) === 0;
 }
 
+/** The crate a version still in review depends on in the index, so that nothing resolves it. */
+const AWAITING_APPROVAL = "awaiting-kiln-approval";
+
+/** Whether an index line is a version Cargo may choose: approved and not yanked. */
+const available = (entry) =>
+  !entry.yanked && !(entry.deps ?? []).some((dep) => dep.name === AWAITING_APPROVAL);
+
 /** The newest approved, unyanked version of `name` meeting `requirement`, from the index. */
 export async function newestApproved(name, requirement) {
   const text = new TextDecoder().decode(await getBytes(`/index/${indexPath(name)}`));
@@ -162,7 +169,7 @@ export async function newestApproved(name, requirement) {
     .split("\n")
     .filter(Boolean)
     .map((line) => JSON.parse(line))
-    .filter((entry) => !entry.yanked && meets(requirement, entry.vers))
+    .filter((entry) => available(entry) && meets(requirement, entry.vers))
     .map((entry) => entry.vers);
   versions.sort((a, b) => {
     const [x, y] = [parseVersion(a), parseVersion(b)];

@@ -23,6 +23,7 @@ pub mod code_builds;
 pub mod diff;
 pub mod errors;
 pub mod features;
+pub mod index;
 pub mod review;
 pub mod runs;
 pub mod states;

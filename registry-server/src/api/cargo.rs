@@ -12,8 +12,10 @@ use crate::model::{self, crates, versions};
 use crate::publish;
 use crate::tokens::Authenticated;
 
-/// `PUT /api/v1/crates/new`: takes a version into quarantine. Nothing reaches the index until
-/// the version is audited, built and approved. The token is checked before the body is read.
+/// `PUT /api/v1/crates/new`: takes a version into quarantine. The index lists it at once as
+/// awaiting approval, which ends `cargo publish`'s wait, but nothing can resolve or download it
+/// until it is audited, built and approved ([`kiln_wire::index`]). The token is checked before
+/// the body is read.
 pub(super) async fn publish(
     State(app): State<AppState>,
     Need(auth, _): Need<scope::Publish>,
@@ -37,14 +39,16 @@ pub(super) async fn publish(
     let frame =
         publish::parse_frame(&body).map_err(|err| ApiError::bad_request(err.to_string()))?;
     let tarball = body.slice_ref(frame.tarball);
+    let name = frame.metadata.name.clone();
     let subject = publish::submit(&app, &auth, frame.metadata, tarball).await?;
+    app.index_changed(&name);
     app.metrics.record_publish(started.elapsed());
     Ok(Json(serde_json::json!({
         "warnings": {
             "invalid_categories": [],
             "invalid_badges": [],
             "other": [format!(
-                "kiln: {subject} is queued for review: it appears in the index once it is audited, built and approved"
+                "kiln: {subject} is in review: it can be resolved and downloaded once it is audited, built and approved (follow it with `kiln status {subject} --wait`)"
             )],
         }
     })))

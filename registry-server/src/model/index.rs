@@ -1,4 +1,6 @@
-//! What the sparse index and search serve: approved versions only.
+//! What the sparse index and search serve: approved versions, and in the index the versions
+//! published here that are still in review, marked so that nothing resolves them
+//! ([`kiln_wire::index`]).
 
 use sqlx::Row as _;
 
@@ -7,17 +9,30 @@ use crate::db::Db;
 use crate::names;
 
 /// A crate's index file: one line per approved version, in publish order, each with its
-/// current `yanked` flag; `None` when the crate has no approved version (or is known by
-/// another spelling of its name).
+/// current `yanked` flag, and one per version published here that is still in review, marked
+/// as awaiting approval; `None` when the crate has neither (or is known by another spelling of
+/// its name).
 pub async fn file_content(db: &Db, lowercase_name: &str) -> ModelResult<Option<String>> {
     let rows = sqlx::query(
-        "SELECT c.name, v.index_line, v.yanked FROM versions v JOIN crates c ON c.id = v.crate_id \
-         WHERE c.canonical_name = $1 AND v.approved_features IS NOT NULL ORDER BY v.id",
+        "SELECT c.name, v.index_line, v.yanked, v.approved_features FROM versions v \
+         JOIN crates c ON c.id = v.crate_id \
+         WHERE c.canonical_name = $1 AND (v.approved_features IS NOT NULL OR \
+           (v.origin IS NULL AND v.state IN ('submitted', 'audited', 'built'))) \
+         ORDER BY v.id",
     )
     .bind(names::canonical(lowercase_name))
     .fetch_all(db.pool())
     .await?;
-    lines(&rows, lowercase_name)
+    lines(&rows, lowercase_name, Awaiting::Marked)
+}
+
+/// How an index file lists versions still in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    /// As Cargo cannot resolve them (the public index).
+    Marked,
+    /// As any other version (a closure's view for its workers, who build against them).
+    Plain,
 }
 
 /// A crate's index file as the workers of closure `closure_id` see it: its approved versions and
@@ -38,11 +53,16 @@ pub async fn closure_file_content(
     .bind(closure_id)
     .fetch_all(db.pool())
     .await?;
-    lines(&rows, lowercase_name)
+    lines(&rows, lowercase_name, Awaiting::Plain)
 }
 
-/// Index lines of `rows` (name, line, yanked), each with its current `yanked` flag.
-fn lines(rows: &[sqlx::any::AnyRow], lowercase_name: &str) -> ModelResult<Option<String>> {
+/// Index lines of `rows` (name, line, yanked, and for [`Awaiting::Marked`] approved features),
+/// each with its current `yanked` flag.
+fn lines(
+    rows: &[sqlx::any::AnyRow],
+    lowercase_name: &str,
+    awaiting: Awaiting,
+) -> ModelResult<Option<String>> {
     let mut body = String::new();
     for row in rows {
         let name: String = row.get("name");
@@ -53,6 +73,14 @@ fn lines(rows: &[sqlx::any::AnyRow], lowercase_name: &str) -> ModelResult<Option
         let mut line: serde_json::Value =
             serde_json::from_str(&line).map_err(|err| corrupt("an index line", err))?;
         line["yanked"] = (row.get::<i64, _>("yanked") != 0).into();
+        if awaiting == Awaiting::Marked
+            && row.get::<Option<String>, _>("approved_features").is_none()
+        {
+            match line["deps"].as_array_mut() {
+                Some(deps) => deps.push(kiln_wire::index::awaiting_dependency()),
+                None => line["deps"] = vec![kiln_wire::index::awaiting_dependency()].into(),
+            }
+        }
         body.push_str(&line.to_string());
         body.push('\n');
     }

@@ -107,6 +107,7 @@ pub async fn retry(
     let mut w = app.db.begin_write().await?;
     versions::retry(&mut w.tx, &row, &admin.login, app.config.job_attempts).await?;
     w.commit().await?;
+    app.index_changed(&row.krate);
     Ok(Decided {
         state: VersionState::Submitted,
     })
