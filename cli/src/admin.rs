@@ -47,9 +47,9 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<()> {
 pub(crate) enum TokenCommand {
     /// Create a token for a user (admin); the secret is printed once.
     Create(TokenCreateArgs),
-    /// List tokens (admin); secrets are never shown.
+    /// List tokens: your own, or every token for an admin; secrets are never shown.
     List(TokenListArgs),
-    /// Revoke a token by id.
+    /// Revoke a token by id: one of your own, or any token for an admin.
     Revoke(TokenRevokeArgs),
 }
 

@@ -172,6 +172,7 @@ fn admins_review_revoke_and_manage_tokens_from_the_command_line() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).trim().starts_with("kiln_"), "{}", stdout(&out));
+    let dana = stdout(&out).trim().to_owned();
     let out = kiln(&server.url, &admin, &["token", "list"]);
     assert!(
         stdout(&out)
@@ -196,6 +197,47 @@ fn admins_review_revoke_and_manage_tokens_from_the_command_line() {
     );
     let expired = stdout(&out).trim().to_owned();
     refused(&kiln(&server.url, &expired, &["review", "list"]), "expired");
+
+    // A scope that does not exist is named beside the ones that do, without serde's words.
+    let out = kiln(
+        &server.url,
+        &admin,
+        &["token", "create", "--login", "dana", "--scope", "bogus"],
+    );
+    refused_usage(&out);
+    assert!(
+        stderr(&out).contains("unknown scope `bogus`")
+            && stderr(&out).contains("publish")
+            && !stderr(&out).contains("variant"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Dana lists and revokes her own tokens, and no one else's.
+    let tokens = |token: &str| -> Vec<serde_json::Value> {
+        let out = kiln(&server.url, token, &["token", "list", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let own = tokens(&dana);
+    assert!(
+        !own.is_empty() && own.iter().all(|t| t["login"] == "dana"),
+        "{own:?}"
+    );
+    let everyone = tokens(&admin);
+    assert!(everyone.len() > own.len(), "{everyone:?}");
+    let other = everyone.iter().find(|t| t["login"] != "dana").unwrap()["id"].to_string();
+    refused(
+        &kiln(&server.url, &dana, &["token", "revoke", &other]),
+        "only an admin or the token's own user",
+    );
+    let out = kiln(
+        &server.url,
+        &dana,
+        &["token", "revoke", &own[0]["id"].to_string()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    refused(&kiln(&server.url, &dana, &["token", "list"]), "revoked");
 
     // Revoking, twice.
     let out = kiln(
