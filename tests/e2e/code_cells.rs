@@ -314,7 +314,10 @@ fn code_cells_build_against_approved_crates_run_and_are_refused_for_what_they_ar
     let (one, two) = (twice(json!(["std"])), twice(json!(["std", "std"])));
     assert_eq!(one["stage"], "signed", "{one}");
     assert_ne!(one["key"], two["key"]);
-    assert_eq!(one["artifacts"]["wasm"], two["artifacts"]["wasm"], "{one}\n{two}");
+    assert_eq!(
+        one["artifacts"]["wasm"], two["artifacts"]["wasm"],
+        "{one}\n{two}"
+    );
 
     // One character changed: built again, under another key.
     let changed = with_source(&doc, &SOURCE.replace("no text", "no text!"), None);
