@@ -331,17 +331,26 @@ fn metadata(root: &Path, home: &Path) -> Result<cargo_metadata::Metadata, JobErr
     })
 }
 
-/// The crate Cargo could not find a version of, from its error text.
+/// The crate Cargo could not find a version of, from its error text. A version still in review
+/// is listed as depending on [`kiln_wire::index::AWAITING_APPROVAL`]; the crate that needs an
+/// approval is then the one that dependency is "required by".
 fn unresolved_crate(cargo_error: &str) -> Option<&str> {
     const PATTERNS: [&str; 2] = [
         "no matching package named `",
         "failed to select a version for the requirement `",
     ];
-    PATTERNS.iter().find_map(|pattern| {
-        let rest = &cargo_error[cargo_error.find(pattern)? + pattern.len()..];
+    fn after<'a>(text: &'a str, pattern: &str) -> Option<&'a str> {
+        let rest = &text[text.find(pattern)? + pattern.len()..];
         let name = rest.split(['`', ' ']).next()?;
         (!name.is_empty()).then_some(name)
-    })
+    }
+    let name = PATTERNS
+        .iter()
+        .find_map(|pattern| after(cargo_error, pattern))?;
+    if name == kiln_wire::index::AWAITING_APPROVAL {
+        return after(cargo_error, "required by package `");
+    }
+    Some(name)
 }
 
 #[cfg(test)]
@@ -361,6 +370,12 @@ mod tests {
                 "error: failed to select a version for the requirement `itoa = \"^1.0\"`\ncandidate versions found which didn't match: 0.4.8"
             ),
             Some("itoa")
+        );
+        assert_eq!(
+            unresolved_crate(
+                "error: no matching package named `awaiting-kiln-approval` found\nlocation searched: `kiln` index\nrequired by package `demo-stats v0.2.0 (registry `kiln`)`"
+            ),
+            Some("demo-stats")
         );
         assert_eq!(unresolved_crate("error: something else"), None);
     }
