@@ -36,9 +36,22 @@ pub fn workspace_root() -> &'static Path {
 
 /// The `kiln` binary of this build profile, built (or found up to date) by `cargo build` once
 /// per test process, so that tests never run a stale binary.
+///
+/// `KILN_TEST_BINARY` names one to use instead: `scripts/test` sets it to the binary its
+/// `cargo test --workspace` has just built (the CLI's own integration tests need it), which a
+/// `cargo build -p kiln` would otherwise build again with the features of `kiln` alone.
 pub fn kiln_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(given) = std::env::var_os("KILN_TEST_BINARY") {
+            let given = PathBuf::from(given);
+            assert!(
+                given.is_file(),
+                "KILN_TEST_BINARY={} is not a file",
+                given.display()
+            );
+            return given;
+        }
         let exe = std::env::current_exe().expect("test binary path");
         // target/<profile>/deps/e2e-<hash> → target/<profile>/kiln
         let profile_dir = exe
