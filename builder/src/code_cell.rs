@@ -12,7 +12,7 @@ pub mod diagnostics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kiln_policy::audit::{AuditSubject, Auditor};
 use kiln_policy::checks::advisories::{AdvisoryDb, parse_lockfile};
@@ -39,6 +39,39 @@ pub struct CodeSettings {
     pub build: BuildSettings,
     /// The advisory database directory (read at every build).
     pub advisory_db: PathBuf,
+}
+
+/// How long each step of one build took, for the line that logs the build.
+#[derive(Debug)]
+struct Phases {
+    last: Instant,
+    spent: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            spent: Vec::new(),
+        }
+    }
+
+    /// Records that `phase` ended now.
+    fn done(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.spent.push((phase, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (phase, spent)) in self.spent.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{phase} {} ms", spent.as_millis())?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a build did not end signed.
@@ -162,10 +195,10 @@ pub async fn run(
             }
         };
         let key = job.key;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let report = match build_one(&client, &settings, job).await {
-            Ok(artifacts) => {
-                tracing::info!(%key, elapsed_ms = started.elapsed().as_millis() as u64, "code cell built");
+            Ok((artifacts, phases)) => {
+                tracing::info!(%key, elapsed_ms = started.elapsed().as_millis() as u64, %phases, "code cell built");
                 CodeReport::Signed {
                     worker: client.worker().to_owned(),
                     artifacts,
@@ -191,12 +224,14 @@ async fn build_one(
     client: &Client,
     settings: &Arc<CodeSettings>,
     job: CodeJob,
-) -> Result<CodeArtifacts, Failure> {
+) -> Result<(CodeArtifacts, Phases), Failure> {
+    let mut phases = Phases::start();
     let index = client.curated_index(None).await.map_err(retry)?;
+    phases.done("index");
     let settings = settings.clone();
     let stage_client = client.clone();
     let handle = tokio::runtime::Handle::current();
-    let (artifacts, audit) = tokio::task::spawn_blocking(move || {
+    let (artifacts, audit, mut phases) = tokio::task::spawn_blocking(move || {
         let to_checking = || {
             let report = CodeReport::Stage {
                 worker: stage_client.worker().to_owned(),
@@ -206,7 +241,7 @@ async fn build_one(
                 tracing::warn!(error = %err, "reporting a code build's stage");
             }
         };
-        build_blocking(&settings, &job, &index, to_checking)
+        build_blocking(&settings, &job, &index, to_checking, phases)
     })
     .await
     .map_err(retry)??;
@@ -221,14 +256,16 @@ async fn build_one(
     ] {
         digests.push(client.upload(bytes).await.map_err(retry)?);
     }
-    Ok(CodeArtifacts {
+    phases.done("upload");
+    let artifacts = CodeArtifacts {
         manifest: digests[0],
         wasm: digests[1],
         cwasm: digests[2],
         provenance: digests[3],
         audit: digests[4],
         log: digests[5],
-    })
+    };
+    Ok((artifacts, phases))
 }
 
 /// Generates, vendors, compiles, checks, signs and audits one code cell (blocking);
@@ -238,19 +275,23 @@ fn build_blocking(
     job: &CodeJob,
     index: &CuratedIndex,
     to_checking: impl FnOnce(),
-) -> Result<(build::Artifacts, String), Failure> {
+    mut phases: Phases,
+) -> Result<(build::Artifacts, String, Phases), Failure> {
     let own_url = index.public.as_deref().unwrap_or(&index.index);
     let (files, placement) = generate(job, own_url);
     let files: Vec<(&str, String)> = files.into_iter().collect();
     let checksum = request_digest(&job.request);
     let mut prepared =
         build::prepare_generated(CRATE, &files, checksum, job.request.source_digest())?;
+    phases.done("generate");
     prepared.vendor_registry(index)?;
+    phases.done("vendor");
     let context = crate::build_job::target_context(&settings.build);
     let targets = &settings.build.targets;
     if let Err(err) = targets.seed(&prepared.lockfile, &context, &prepared.target_dir()) {
         tracing::warn!(error = %err, "seeding a code cell's build from compiled dependencies");
     }
+    phases.done("seed");
     let build_settings = Settings {
         toolchain: &settings.build.toolchain,
         isolation: settings.build.isolation,
@@ -258,7 +299,9 @@ fn build_blocking(
         wasm_policy: &settings.build.policy.wasm,
         key: &settings.build.key,
     };
-    let log = match build::compile_outcome(&prepared, &build_settings)? {
+    let compiled = build::compile_outcome(&prepared, &build_settings)?;
+    phases.done("compile");
+    let log = match compiled {
         Compiled::Built(log) => log,
         Compiled::Failed { reason, log } => {
             let diagnostics = diagnostics::parse(&log, placement);
@@ -287,10 +330,13 @@ fn build_blocking(
     if let Err(err) = targets.save(&prepared.lockfile, &context, &prepared.target_dir()) {
         tracing::warn!(error = %err, "keeping a code cell's compiled dependencies");
     }
+    phases.done("keep");
     to_checking();
     let artifacts = build::finish(&prepared, &build_settings, log)?;
+    phases.done("check, precompile, sign");
     let audit = audit(settings, &prepared, index, checksum)?;
-    Ok((artifacts, audit))
+    phases.done("audit");
+    Ok((artifacts, audit, phases))
 }
 
 /// Audits the cell's closure (advisories, sources, bans against the policy) and signs the

@@ -109,9 +109,12 @@ impl KilnServer {
             }
             None => ("127.0.0.1:0".to_owned(), None),
         };
+        // Warnings only, unless `KILN_TEST_LOG` asks for more (`kiln_builder=info` shows, for
+        // example, how long each step of a build took).
+        let log = std::env::var("KILN_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
         cmd.args(["serve", "--listen", &listen, "--data"])
             .arg(data.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(url) = &public_url {
