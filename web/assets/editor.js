@@ -2,10 +2,9 @@
 // (picking one pins its digests in the notebook's lock), inputs edited by media type, grants and
 // limits shown with the policy's defaults and maxima; code cells written in Rust against the
 // approved crates (code-cell.js), their build stages and compile errors shown at their lines;
-// Run cell and Run all over the executor's
-// NDJSON stream, or verified and run in this page (browser-run.js), with each cell's state,
-// output and telemetry shown live; a browser run checked against the server's; saving a new
-// version.
+// Run cell and Run all over the executor's NDJSON stream, or verified and run in this page
+// (browser-run.js), with each cell's state, output and telemetry shown live; a browser run
+// checked against the server's; saving a new version.
 
 import { chunkBytes, getBytes, getJson, request, sendJson, streamRun } from "./api.js";
 import { loadTrust, pinTrust, runInBrowser } from "./browser-run.js";
@@ -547,26 +546,8 @@ class Editor {
   }
 
   kernelCell(cell, index) {
-    const view = {
-      status: h("span", { class: "cell-status" }, ""),
-      reasons: h("ul", { class: "cell-reasons" }),
-      output: h("div", { class: "cell-output" }),
-      telemetry: h("div", { class: "cell-telemetry" }),
-      chunks: [],
-    };
-    this.views.set(cell.id, view);
-    const idInput = h("input", {
-      class: "cell-id",
-      value: cell.id,
-      size: 14,
-      title: "The cell's id (a-z, 0-9, - and _)",
-      onchange: (e) => {
-        const old = cell.id;
-        cell.id = e.target.value.trim();
-        for (const other of this.doc.cells) if (other.input?.from === old) other.input = { from: cell.id };
-        this.renderCells();
-      },
-    });
+    const view = this.cellView(cell);
+    const idInput = this.cellIdInput(cell);
     const run = h("button", { class: "run-cell", onclick: () => this.run(cell.id) }, "Run cell");
     return h(
       "section",
@@ -581,16 +562,38 @@ class Editor {
     );
   }
 
-  codeCell(cell, index) {
+  /** The parts of a runnable cell that a run updates, kept under the cell's id. */
+  cellView(cell, extra = {}) {
     const view = {
       status: h("span", { class: "cell-status" }, ""),
       reasons: h("ul", { class: "cell-reasons" }),
       output: h("div", { class: "cell-output" }),
       telemetry: h("div", { class: "cell-telemetry" }),
-      editor: h("div", { class: "code-slot" }, sourceEditor(cell)),
       chunks: [],
+      ...extra,
     };
     this.views.set(cell.id, view);
+    return view;
+  }
+
+  /** The field that renames a cell; cells reading its output follow the new name. */
+  cellIdInput(cell) {
+    return h("input", {
+      class: "cell-id",
+      value: cell.id,
+      size: 14,
+      title: "The cell's id (a-z, 0-9, - and _)",
+      onchange: (e) => {
+        const old = cell.id;
+        cell.id = e.target.value.trim();
+        for (const other of this.doc.cells) if (other.input?.from === old) other.input = { from: cell.id };
+        this.renderCells();
+      },
+    });
+  }
+
+  codeCell(cell, index) {
+    const view = this.cellView(cell, { editor: h("div", { class: "code-slot" }, sourceEditor(cell)) });
     const media = (field, label) =>
       h(
         "label",
@@ -621,18 +624,7 @@ class Editor {
       },
     });
     const run = h("button", { class: "run-cell", onclick: () => this.run(cell.id) }, "Run cell");
-    const idInput = h("input", {
-      class: "cell-id",
-      value: cell.id,
-      size: 14,
-      title: "The cell's id (a-z, 0-9, - and _)",
-      onchange: (e) => {
-        const old = cell.id;
-        cell.id = e.target.value.trim();
-        for (const other of this.doc.cells) if (other.input?.from === old) other.input = { from: cell.id };
-        this.renderCells();
-      },
-    });
+    const idInput = this.cellIdInput(cell);
     return h(
       "section",
       { class: "cell code-cell", "data-cell": cell.id, "data-index": index },
