@@ -13,6 +13,7 @@ mod cli_attest;
 mod cli_audit;
 mod cli_review;
 mod closure;
+mod code_build_queue;
 mod code_cells;
 mod executor;
 mod import;
