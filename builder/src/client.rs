@@ -69,6 +69,7 @@ impl Client {
         Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
+                .pool_idle_timeout(kiln_http::CLIENT_IDLE_TIMEOUT)
                 .build()
                 .expect("an HTTP client"),
             bases: Arc::new(

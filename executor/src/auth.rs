@@ -54,6 +54,7 @@ impl TokenCheck {
         Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .pool_idle_timeout(kiln_http::CLIENT_IDLE_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
             whoami: format!("{}/api/kiln/v1/whoami", registry.trim_end_matches('/')),

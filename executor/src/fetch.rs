@@ -86,7 +86,10 @@ impl Fetcher {
     /// A fetcher for the registry at `base`, caching in `cache`.
     pub fn new(base: &str, token: Option<String>, cache: PathBuf) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(kiln_http::CLIENT_IDLE_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
             base: base.trim_end_matches('/').to_owned(),
             token,
             cache,

@@ -18,6 +18,12 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+/// How long kiln's own clients (executors, builders) keep an idle connection to a kiln server
+/// for reuse. A server closes a kept-alive connection once no request head arrives within its
+/// header read timeout (10 s by default, [`ConnectionLimits`]); a client that reused one at that
+/// moment would fail with "error sending request", so it lets go of it well before.
+pub const CLIENT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// The header a request's id travels in, both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
