@@ -74,12 +74,13 @@ impl BuildSettings {
     }
 }
 
-/// What compiled dependencies depend on besides the lockfile: the builder's version, the
-/// toolchain and the isolation (the key of [`TargetCache`] snapshots).
+/// What compiled dependencies depend on besides the lockfile: the builder's version, its
+/// compiler flags, the toolchain and the isolation (the key of [`TargetCache`] snapshots).
 pub fn target_context(settings: &BuildSettings) -> String {
     format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}",
         env!("CARGO_PKG_VERSION"),
+        build::KERNEL_RUSTFLAGS.join(" "),
         settings.toolchain.rustc,
         settings.toolchain.cargo,
         settings.isolation.as_str()

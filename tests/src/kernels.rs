@@ -10,40 +10,71 @@ use crate::workspace_root;
 /// The example kernels in `examples/kernels/`, by package name.
 pub const EXAMPLES: [&str; 3] = ["kernel-csv-stats", "kernel-word-freq", "kernel-mandelbrot"];
 
-/// Builds every example kernel once per test process (release, `wasm32-wasip1`) and returns the
-/// path of each module by package name. The build uses its own target directory so that it
-/// never waits on the lock of the `cargo test` that runs it.
+/// The misbehaving kernel of `tests/kernels/hostile`, whose `echo` is the trivial kernel of the
+/// executor's benchmarks.
+pub const HOSTILE: &str = "kernel-hostile";
+
+/// Builds every example kernel and [`HOSTILE`] once per process (release, `wasm32-wasip1`) and
+/// returns the path of each module by package name. The build uses its own target directory so
+/// that it never waits on the lock of the `cargo test` that runs it, and the compiler flags
+/// kiln's builder adds (`KERNEL_RUSTFLAGS`), so that the modules are laid out as kiln builds
+/// them.
 pub fn example_modules() -> &'static HashMap<&'static str, PathBuf> {
     static MODULES: OnceLock<HashMap<&'static str, PathBuf>> = OnceLock::new();
-    MODULES.get_or_init(|| {
-        let target_dir = workspace_root().join("target/kiln-tests-kernels");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--release", "--target", "wasm32-wasip1"])
-            .current_dir(workspace_root())
-            .env("CARGO_TARGET_DIR", &target_dir);
-        for name in EXAMPLES {
-            cmd.args(["-p", name]);
-        }
-        let output = cmd
-            .output()
-            .expect("run cargo build for the example kernels");
-        assert!(
-            output.status.success(),
-            "building the example kernels failed (is the wasm32-wasip1 target installed? \
-             ./scripts/test installs it):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        EXAMPLES
-            .into_iter()
-            .map(|name| {
-                let file = format!("{}.wasm", name.replace('-', "_"));
-                (name, target_dir.join("wasm32-wasip1/release").join(file))
-            })
-            .collect()
-    })
+    MODULES
+        .get_or_init(|| build_kernels("kiln-tests-kernels", &kiln_builder::build::KERNEL_RUSTFLAGS))
 }
 
-/// The bytes of one example kernel's module.
+/// Builds every example kernel and [`HOSTILE`] into `target/{target_dir}` with `rustflags`
+/// (benchmarks compare flags with it) and returns the path of each module by package name.
+pub fn build_kernels(target_dir: &str, rustflags: &[&str]) -> HashMap<&'static str, PathBuf> {
+    let target_dir = workspace_root().join("target").join(target_dir);
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--release", "--target", "wasm32-wasip1"])
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"));
+    for name in EXAMPLES.into_iter().chain([HOSTILE]) {
+        cmd.args(["-p", name]);
+    }
+    let output = cmd
+        .output()
+        .expect("run cargo build for the example kernels");
+    assert!(
+        output.status.success(),
+        "building the example kernels failed (is the wasm32-wasip1 target installed? \
+         ./scripts/test installs it):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    EXAMPLES
+        .into_iter()
+        .chain([HOSTILE])
+        .map(|name| {
+            let file = format!("{}.wasm", name.replace('-', "_"));
+            (name, target_dir.join("wasm32-wasip1/release").join(file))
+        })
+        .collect()
+}
+
+/// Precompiles `wasm` with `runtime`'s engine and loads it the way the executor loads a signed
+/// `.cwasm` (deserialised from bytes whose digest is checked).
+pub fn load_precompiled(
+    runtime: &kiln_executor::runtime::Runtime,
+    wasm: &[u8],
+) -> kiln_executor::runtime::Kernel {
+    use kiln_executor::runtime::VerifiedBytes;
+    let cwasm = runtime
+        .engine()
+        .precompile_module(wasm)
+        .expect("precompile the module");
+    let digest = kiln_policy::Digest::of(&cwasm);
+    let verified = VerifiedBytes::new(&cwasm, &digest).expect("the digest of these bytes");
+    runtime
+        .load_cwasm(&verified)
+        .expect("load the precompiled module")
+}
+
+/// The bytes of one example kernel's module (or [`HOSTILE`]'s).
 pub fn example_module(name: &str) -> Vec<u8> {
     let path = &example_modules()[name];
     std::fs::read(path).unwrap_or_else(|err| panic!("read {}: {err}", path.display()))

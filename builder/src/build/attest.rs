@@ -12,7 +12,9 @@ use kiln_policy::manifest::{ArtifactManifest, MANIFEST_SCHEMA};
 use kiln_policy::slsa::{BuildDefinition, Builder, Provenance, RunDetails};
 use kiln_policy::{Digest, Statement, StatementKind, sign_statement};
 
-use super::{Artifacts, BUILD_TYPE, BUILDER_ID, BuildError, Prepared, Settings, TARGET};
+use super::{
+    Artifacts, BUILD_TYPE, BUILDER_ID, BuildError, KERNEL_RUSTFLAGS, Prepared, Settings, TARGET,
+};
 use kiln_policy::slsa::CELL_SOURCE;
 
 /// Checks, precompiles and attests a built module.
@@ -137,6 +139,7 @@ fn provenance(
                 "checksum": prepared.checksum.map(|c| c.to_string()),
                 "target": TARGET,
                 "profile": "release",
+                "rustflags": KERNEL_RUSTFLAGS,
                 "features": [],
                 "code_cell": prepared.cell_source.map(|source| serde_json::json!({"source": source.to_string()})),
             }),

@@ -1,6 +1,6 @@
 //! The sandboxed `cargo build --offline --locked` of prepared sources.
 
-use super::{BuildError, Prepared, Settings, TARGET, builder_error};
+use super::{BuildError, KERNEL_RUSTFLAGS, Prepared, Settings, TARGET, builder_error};
 use crate::sandbox::{self, Isolation, Mounts, paths};
 
 /// Runs `cargo build` for `prepared` in the sandbox; returns the build log. A library (a crate
@@ -54,7 +54,7 @@ pub fn compile_outcome(
         (paths::HOME, target.join("home").display().to_string()),
         (paths::TOOLCHAIN, mounts.toolchain.display().to_string()),
     ];
-    let mut flags = Vec::new();
+    let mut flags: Vec<String> = KERNEL_RUSTFLAGS.iter().map(|f| (*f).to_owned()).collect();
     for ((inside, neutral), (_, on_host)) in remap.iter().zip(host.iter()) {
         let from = if settings.isolation == Isolation::Bubblewrap {
             (*inside).to_owned()
