@@ -13,10 +13,12 @@
 //! run refers to are removed), after a save that passes a bound and on [`RunStore::prune`]
 //! (`kiln runs prune`). A prune for size or count goes down to 90% of the bound, so that the
 //! next one is thousands of runs away; the age is looked at every 1000 saves, from the
-//! index. The index holds one small entry per kept run (its place and time), so memory is
-//! bounded by the count, and a prune streams the log rather than reading it whole.
+//! index. The index holds one small entry per kept run (its place and time) and a count of the
+//! runs that refer to each blob, so memory is bounded by the count. A prune reads only the
+//! records it drops (for the blobs whose count falls to zero) and copies the kept tail as
+//! bytes: its cost follows what it removes, not what the store keeps.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::FileExt as _;
@@ -61,6 +63,9 @@ struct Log {
     reader: File,
     end: u64,
     index: HashMap<String, Place>,
+    /// How many of the indexed runs refer to each blob: a prune reads only the records it
+    /// drops, and removes the blobs whose count falls to zero.
+    refs: HashMap<Digest, u32>,
     /// Bytes of every stored blob.
     blob_bytes: u64,
     /// Runs saved since the last prune (age is looked at every [`AGE_CHECK_RUNS`]).
@@ -176,9 +181,13 @@ impl RunStore {
         line.push(b'\n');
         let mut log = self.log.lock().expect("run log");
         // Blobs are written under the log's lock, so that a prune never sees them unreferenced.
-        log.blob_bytes += self.write_blob(notebook)?.1;
-        for output in result.outputs.values() {
-            log.blob_bytes += self.write_blob(output)?.1;
+        // A blob a kept run refers to is there already.
+        let notebook = (Digest::of(notebook), notebook);
+        let outputs = result.outputs.iter().map(|(d, b)| (*d, b.as_slice()));
+        for (digest, bytes) in std::iter::once(notebook).chain(outputs) {
+            if !log.refs.contains_key(&digest) {
+                log.blob_bytes += self.write_blob(bytes)?.1;
+            }
         }
         log.file.write_all(&line)?;
         let at = log.end;
@@ -191,6 +200,9 @@ impl RunStore {
                 created_ms,
             },
         );
+        for blob in run.blobs() {
+            *log.refs.entry(blob).or_default() += 1;
+        }
         log.saved += 1;
         let aged = log.saved >= AGE_CHECK_RUNS && {
             log.saved = 0;
@@ -235,10 +247,13 @@ impl RunStore {
         self.len() == 0
     }
 
-    /// Prunes the store to its retention as of `now_ms`.
+    /// Prunes the store to its retention as of `now_ms`, and removes the blobs no run refers to
+    /// (left by a crash between a blob's write and its run's record).
     pub fn prune(&self, now_ms: u64) -> io::Result<Pruned> {
         let mut log = self.log.lock().expect("run log");
-        self.prune_locked(&mut log, now_ms)
+        let mut pruned = self.prune_locked(&mut log, now_ms)?;
+        pruned.blobs += self.remove_unreferenced(&mut log, &mut pruned.bytes)?;
+        Ok(pruned)
     }
 
     /// Keeps the newest runs within the retention's age, count and size (below 90% of a bound
@@ -287,14 +302,34 @@ impl RunStore {
             return Ok(pruned);
         }
         let cut = places.get(drop).map_or(log.end, |p| p.offset);
-        // The kept tail, copied to a new log, then the swap.
         let path = self.dir.join(LOG);
+        // The dropped records are read for the blobs they refer to; the kept ones are not.
+        let mut dropped = BufReader::new(io::Read::take(File::open(&path)?, cut));
+        let mut line = Vec::new();
+        let mut released = Vec::new();
+        while dropped.read_until(b'\n', &mut line)? > 0 {
+            for blob in blob_refs(&line) {
+                if let Some(count) = log.refs.get_mut(&blob) {
+                    *count -= 1;
+                    if *count == 0 {
+                        log.refs.remove(&blob);
+                        released.push(blob);
+                    }
+                }
+            }
+            line.clear();
+        }
+        // The kept tail, copied to a new log, then the swap.
         let mut staging = tempfile::Builder::new()
             .prefix(".runs.")
             .tempfile_in(&self.dir)?;
         let mut old = File::open(&path)?;
         std::io::Seek::seek(&mut old, std::io::SeekFrom::Start(cut))?;
-        io::copy(&mut io::Read::take(old, log.end - cut), &mut staging)?;
+        // File to file, so that the kernel copies (`copy_file_range`), not a buffer here.
+        io::copy(
+            &mut io::Read::take(old, log.end - cut),
+            staging.as_file_mut(),
+        )?;
         staging.persist(&path).map_err(|err| err.error)?;
         log.file = OpenOptions::new().append(true).read(true).open(&path)?;
         log.reader = File::open(&path)?;
@@ -305,22 +340,21 @@ impl RunStore {
         log.end -= cut;
         pruned.runs = drop;
         pruned.bytes += cut;
-        pruned.blobs += self.remove_unreferenced(log, &mut pruned.bytes)?;
+        for blob in released {
+            let path = self.blob_path(&blob);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                std::fs::remove_file(&path)?;
+                pruned.bytes += meta.len();
+                log.blob_bytes = log.blob_bytes.saturating_sub(meta.len());
+                pruned.blobs += 1;
+            }
+        }
         Ok(pruned)
     }
 
-    /// Removes the blobs no run in the log refers to (reading the log a line at a time); adds
-    /// the bytes freed to `freed` and returns how many it removed.
+    /// Removes the blobs no indexed run refers to (a walk of the blob directories); adds the
+    /// bytes freed to `freed` and returns how many it removed.
     fn remove_unreferenced(&self, log: &mut Log, freed: &mut u64) -> io::Result<usize> {
-        let mut referenced: HashSet<Digest> = HashSet::new();
-        let mut reader = BufReader::new(File::open(self.dir.join(LOG))?);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line)? > 0 {
-            if let Ok(run) = serde_json::from_slice::<StoredRun>(&line) {
-                referenced.extend(run.blobs());
-            }
-            line.clear();
-        }
         let mut removed = 0;
         for shard in std::fs::read_dir(self.dir.join("blobs").join("sha256"))? {
             let shard = shard?.path();
@@ -330,7 +364,7 @@ impl RunStore {
             for blob in std::fs::read_dir(&shard)? {
                 let blob = blob?;
                 let name = blob.file_name().to_string_lossy().into_owned();
-                let keep = Digest::from_hex(&name).is_ok_and(|d| referenced.contains(&d));
+                let keep = Digest::from_hex(&name).is_ok_and(|d| log.refs.contains_key(&d));
                 if !keep {
                     let size = blob.metadata().map_or(0, |m| m.len());
                     std::fs::remove_file(blob.path())?;
@@ -352,6 +386,7 @@ fn open_log(path: &Path) -> io::Result<Log> {
         .read(true)
         .open(path)?;
     let mut index = HashMap::new();
+    let mut refs: HashMap<Digest, u32> = HashMap::new();
     let mut offset = 0u64;
     let mut torn = false;
     let mut reader = BufReader::new(File::open(path)?);
@@ -364,7 +399,7 @@ fn open_log(path: &Path) -> io::Result<Log> {
         }
         if line.last() != Some(&b'\n') {
             torn = true;
-        } else if let Ok(run) = serde_json::from_slice::<IdOnly>(&line) {
+        } else if let Ok(run) = serde_json::from_slice::<Indexed>(&line) {
             index.insert(
                 run.id,
                 Place {
@@ -373,6 +408,9 @@ fn open_log(path: &Path) -> io::Result<Log> {
                     created_ms: run.created_ms,
                 },
             );
+            for blob in run.record.iter().flat_map(BlobRefs::blobs) {
+                *refs.entry(blob).or_default() += 1;
+            }
         }
         offset += read as u64;
     }
@@ -386,6 +424,7 @@ fn open_log(path: &Path) -> io::Result<Log> {
         reader: File::open(path)?,
         end: offset,
         index,
+        refs,
         blob_bytes: blob_bytes(&path.parent().unwrap_or(Path::new(".")).join("blobs"))?,
         saved: 0,
     })
@@ -423,11 +462,43 @@ fn shard_flat_blobs(blobs: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// What indexing reads of a record: its id, its time and the blobs it refers to.
 #[derive(Deserialize)]
-struct IdOnly {
+struct Indexed {
     id: String,
     #[serde(default)]
     created_ms: u64,
+    #[serde(default)]
+    record: Option<BlobRefs>,
+}
+
+/// The blobs a run record refers to (the fields of [`StoredRun::blobs`]).
+#[derive(Deserialize)]
+struct BlobRefs {
+    notebook: Digest,
+    #[serde(default)]
+    cells: Vec<CellBlobRef>,
+}
+
+#[derive(Deserialize)]
+struct CellBlobRef {
+    #[serde(default)]
+    output: Option<Digest>,
+}
+
+impl BlobRefs {
+    fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        std::iter::once(self.notebook).chain(self.cells.iter().filter_map(|c| c.output))
+    }
+}
+
+/// The blobs the record on `line` refers to (none when it does not parse).
+fn blob_refs(line: &[u8]) -> Vec<Digest> {
+    serde_json::from_slice::<Indexed>(line)
+        .ok()
+        .and_then(|run| run.record)
+        .map(|record| record.blobs().collect())
+        .unwrap_or_default()
 }
 
 /// The file at `path` when it holds the bytes `digest` names; `None` when there is none, and an
@@ -623,6 +694,20 @@ mod tests {
         let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         assert_eq!(store.blob(&digest).unwrap().unwrap(), b"old");
         assert!(!flat.join(digest.hex()).exists());
+    }
+
+    #[test]
+    fn an_explicit_prune_removes_blobs_no_run_refers_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
+        let orphan = store.put_blob(b"left by a crash").unwrap();
+        let run = store.save(b"notebook", &result(b"kept"), 1).unwrap();
+        let pruned = store.prune(2).unwrap();
+        assert_eq!((pruned.runs, pruned.blobs, pruned.kept), (0, 1, 1));
+        assert!(store.blob(&orphan).unwrap().is_none());
+        assert!(store.blob(&Digest::of(b"kept")).unwrap().is_some());
+        assert!(store.blob(&Digest::of(b"notebook")).unwrap().is_some());
+        assert_eq!(store.get(&run.id).unwrap().unwrap(), run);
     }
 
     #[test]
