@@ -184,6 +184,20 @@ pub struct Kernel {
     alloc: Option<ModuleExport>,
     memory: Option<ModuleExport>,
     entries: HashMap<String, ModuleExport>,
+    may_wait: bool,
+}
+
+/// The WASI functions with which a kernel can wait on the host rather than compute
+/// (`poll_oneoff` sleeps). Stdin is empty and there are no files or sockets, so every other
+/// function answers at once.
+const WAITING_IMPORTS: [&str; 1] = ["poll_oneoff"];
+
+impl Kernel {
+    /// Whether a call can wait on the host (it imports a function of [`WAITING_IMPORTS`]).
+    /// A call that cannot spends its time computing, so its fuel bounds its time.
+    pub fn may_wait(&self) -> bool {
+        self.may_wait
+    }
 }
 
 impl std::fmt::Debug for Kernel {
@@ -376,11 +390,15 @@ impl Runtime {
                 Some((entry, export))
             })
             .collect();
+        let may_wait = module
+            .imports()
+            .any(|i| i.module() == "wasi_snapshot_preview1" && WAITING_IMPORTS.contains(&i.name()));
         Ok(Kernel {
             pre: self.linker.instantiate_pre(module)?,
             alloc: module.get_export_index(abi::ALLOC_EXPORT),
             memory: module.get_export_index("memory"),
             entries,
+            may_wait,
         })
     }
 

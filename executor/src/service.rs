@@ -118,6 +118,26 @@ pub struct Prepared {
     kernels: BTreeMap<String, LoadedKernel>,
 }
 
+/// The most fuel a run may ask for in all and still be [small](Prepared::is_small): about 10 ms
+/// of compute.
+pub const SMALL_RUN_FUEL: u64 = 10_000_000;
+
+impl Prepared {
+    /// Whether the run is small: its cells ask for at most [`SMALL_RUN_FUEL`] in all and none
+    /// of its kernels can wait on the host ([`Kernel::may_wait`](crate::runtime::Kernel)), so
+    /// it ends within milliseconds whatever its kernels do. A small run may run on the thread
+    /// that serves its request instead of being handed to the blocking pool: the hand-off (two
+    /// thread wake-ups) costs more than the run.
+    pub fn is_small(&self) -> bool {
+        let fuel = self
+            .notebook
+            .kernel_cells()
+            .map(|cell| cell.limits().fuel)
+            .fold(0u64, u64::saturating_add);
+        fuel <= SMALL_RUN_FUEL && !self.kernels.values().any(|k| k.kernel.may_wait())
+    }
+}
+
 /// The executor.
 pub struct Executor {
     runtime: Runtime,

@@ -291,16 +291,27 @@ pub(crate) async fn create_run(
         return Ok(blocked(prepared.report));
     }
     let executor = state.executor.clone();
-    // The slot goes with the run and is freed when its kernel has stopped; a client that goes
-    // away stops the run (this future is dropped with the connection).
-    let cancel = CancelOnDrop::default();
-    let run_cancel = cancel.0.clone();
-    let (stored, result) = blocking(move || {
+    let (stored, result) = if prepared.is_small() {
+        // Milliseconds at most, whatever its kernels do: run on this thread (tokio hands this
+        // worker's other tasks to another thread meanwhile), without the blocking pool's two
+        // thread wake-ups. A client that goes away cannot stop it, and need not.
         let _slot = admitted;
-        executor.execute(&prepared, params.seed, &mut |_| {}, &run_cancel)
-    })
-    .await?;
-    cancel.disarm();
+        tokio::task::block_in_place(|| {
+            executor.execute(&prepared, params.seed, &mut |_| {}, &Cancel::default())
+        })?
+    } else {
+        // The slot goes with the run and is freed when its kernel has stopped; a client that
+        // goes away stops the run (this future is dropped with the connection).
+        let cancel = CancelOnDrop::default();
+        let run_cancel = cancel.0.clone();
+        let ran = blocking(move || {
+            let _slot = admitted;
+            executor.execute(&prepared, params.seed, &mut |_| {}, &run_cancel)
+        })
+        .await?;
+        cancel.disarm();
+        ran
+    };
     if let Some((notebook, login)) = &history {
         notebooks::note_run(&state, notebook, login, &stored);
     }

@@ -155,3 +155,54 @@ fn the_runtime_engine_can_load_what_the_builder_precompiles() {
         kiln_engine::compatibility_hash(&builder)
     );
 }
+
+/// A kernel that writes "hello" to stdout through WASI, and imports `poll_oneoff` when `waits`.
+fn stdout_kernel(runtime: &Runtime, waits: bool) -> Kernel {
+    let poll = if waits {
+        r#"(import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))"#
+    } else {
+        ""
+    };
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  {poll}
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello")
+  (data (i32.const 32) "\10\00\00\00\05\00\00\00")
+  (func (export "kiln_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "kiln_entry_run") (param i32 i32) (result i32)
+    (drop (call $fd_write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 48)))
+    (i32.const 0)))"#
+    );
+    runtime.load_wasm(&wat::parse_str(&wat).unwrap()).unwrap()
+}
+
+#[test]
+fn only_a_kernel_that_imports_poll_oneoff_may_wait() {
+    let runtime = Runtime::new(2).unwrap();
+    assert!(!stdout_kernel(&runtime, false).may_wait());
+    assert!(stdout_kernel(&runtime, true).may_wait());
+    assert!(!kernel(&runtime, "(i32.const 0)", "").may_wait());
+}
+
+#[test]
+fn a_call_in_place_on_an_async_worker_can_use_wasi() {
+    // Small runs are called under `block_in_place` on a tokio worker thread, where wasmtime-wasi
+    // runs its blocking functions (`fd_write`) with the ambient runtime's `block_on`.
+    let runtime = Arc::new(Runtime::new(2).unwrap());
+    let kernel = stdout_kernel(&runtime, false);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let outcome = tokio.block_on(async move {
+        tokio::spawn(async move {
+            tokio::task::block_in_place(|| runtime.call(&kernel, "run", b"", &limits(), None))
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(outcome.result.unwrap(), b"");
+    assert_eq!(outcome.stdio, b"hello");
+}
