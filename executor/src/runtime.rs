@@ -193,7 +193,7 @@ pub struct Kernel {
 const WAITING_IMPORTS: [&str; 1] = ["poll_oneoff"];
 
 impl Kernel {
-    /// Whether a call can wait on the host (it imports a function of [`WAITING_IMPORTS`]).
+    /// Whether a call can wait on the host (it imports WASI's `poll_oneoff`, which sleeps).
     /// A call that cannot spends its time computing, so its fuel bounds its time.
     pub fn may_wait(&self) -> bool {
         self.may_wait
