@@ -10,13 +10,18 @@
 //! output buffer). Under kiln, it runs through `Runtime::call` from the module `cargo build
 //! --release --target wasm32-wasip1` makes, precompiled and loaded as the executor loads it, with
 //! fuel metering and epoch checks on. The two outputs are checked to be equal first.
+//!
+//! Where the difference goes: the same module through raw wasmtime with kiln's engine settings,
+//! then without NaN canonicalisation, then without fuel metering as well (epoch checks kept), then
+//! without epoch checks too (these calls
+//! drop the output; their status says they ran to the end).
 
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kiln_executor::runtime::{Limits, Runtime};
 use kiln_kernel::EntryFn;
-use kiln_tests::kernels::{example_module, load_precompiled};
+use kiln_tests::kernels::{RawKernel, example_module, load_precompiled};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
@@ -131,6 +136,31 @@ fn bench(c: &mut Criterion) {
             natively(),
             "{krate} gives the same output either way"
         );
+        let wasm = example_module(krate);
+        let raw = |change: fn(&mut wasmtime::Config)| {
+            let mut config = kiln_engine::config();
+            change(&mut config);
+            let engine = wasmtime::Engine::new(&config).unwrap();
+            let kernel = RawKernel::new(&engine, &wasmtime::Module::new(&engine, &wasm).unwrap());
+            assert_eq!(
+                kernel.call(entry, &input),
+                0,
+                "{krate} {entry} through raw wasmtime"
+            );
+            kernel
+        };
+        let raw_kiln = raw(|_| {});
+        let raw_no_nan = raw(|c| {
+            c.cranelift_nan_canonicalization(false);
+        });
+        let raw_no_fuel = raw(|c| {
+            c.cranelift_nan_canonicalization(false).consume_fuel(false);
+        });
+        let raw_bare = raw(|c| {
+            c.cranelift_nan_canonicalization(false)
+                .consume_fuel(false)
+                .epoch_interruption(false);
+        });
         let mut group = c.benchmark_group(format!("{krate} {entry}"));
         group
             .sample_size(10)
@@ -138,6 +168,19 @@ fn bench(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(5));
         group.bench_function("baseline: native", |b| b.iter(natively));
         group.bench_function("kiln Runtime::call", |b| b.iter(under_kiln));
+        group.bench_function("raw wasmtime, kiln's engine settings", |b| {
+            b.iter(|| raw_kiln.call(entry, &input))
+        });
+        group.bench_function("raw wasmtime, no NaN canonicalisation", |b| {
+            b.iter(|| raw_no_nan.call(entry, &input))
+        });
+        group.bench_function("raw wasmtime, no NaN canonicalisation or fuel", |b| {
+            b.iter(|| raw_no_fuel.call(entry, &input))
+        });
+        group.bench_function(
+            "raw wasmtime, no NaN canonicalisation, fuel or epochs",
+            |b| b.iter(|| raw_bare.call(entry, &input)),
+        );
         group.finish();
     }
 }

@@ -12,8 +12,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kiln_executor::runtime::{Limits, Runtime};
-use kiln_tests::kernels::{HOSTILE, build_kernels, example_module, load_precompiled};
-use wasmtime::{Engine, Linker, Module, Store};
+use kiln_tests::kernels::{HOSTILE, RawKernel, build_kernels, example_module, load_precompiled};
+use wasmtime::{Linker, Module, Store};
 
 const WAT_KERNEL: &str = r#"(module
   (import "kiln" "output" (func $output (param i32 i32) (result i32)))
@@ -29,47 +29,6 @@ const LIMITS: Limits = Limits {
     wall_ms: 1_000,
     output_bytes: 1 << 16,
 };
-
-/// Raw wasmtime: an `InstancePre` of `module` with a WASI p1 context and captured stdio (which
-/// every kiln call also builds) and stubs for kiln's host functions; one call of `entry` on two
-/// bytes.
-fn raw_wasi_call(engine: &Engine, module: &Module) -> impl FnMut() -> i32 {
-    let mut linker: Linker<wasmtime_wasi::p1::WasiP1Ctx> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx).unwrap();
-    linker
-        .func_wrap("kiln", "output", |_: i32, _: i32| -> i32 { 0 })
-        .unwrap()
-        .func_wrap("kiln", "log", |_: i32, _: i32, _: i32| {})
-        .unwrap()
-        .func_wrap("kiln", "error", |_: i32, _: i32| {})
-        .unwrap();
-    let pre = linker.instantiate_pre(module).unwrap();
-    let engine = engine.clone();
-    let entry = module
-        .exports()
-        .map(|e| e.name().to_owned())
-        .find(|name| name == "kiln_entry_run" || name == "kiln_entry_echo")
-        .unwrap();
-    move || {
-        let pipe = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(64 * 1024);
-        let ctx = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(pipe.clone())
-            .stderr(pipe)
-            .build_p1();
-        let mut store = Store::new(&engine, ctx);
-        store.set_fuel(1_000_000).unwrap();
-        store.set_epoch_deadline(1_000);
-        let instance = pre.instantiate(&mut store).unwrap();
-        let alloc = instance
-            .get_typed_func::<i32, i32>(&mut store, "kiln_alloc")
-            .unwrap();
-        let run = instance
-            .get_typed_func::<(i32, i32), i32>(&mut store, &entry)
-            .unwrap();
-        let ptr = alloc.call(&mut store, 2).unwrap();
-        run.call(&mut store, (ptr, 2)).unwrap()
-    }
-}
 
 fn wat_kernel(c: &mut Criterion, runtime: &Runtime) {
     let wasm = wat::parse_str(WAT_KERNEL).unwrap();
@@ -102,8 +61,9 @@ fn wat_kernel(c: &mut Criterion, runtime: &Runtime) {
             run.call(&mut store, (ptr, 2)).unwrap()
         })
     });
+    let raw = RawKernel::new(&engine, &module);
     group.bench_function("baseline: raw InstancePre with a WASI p1 context", |b| {
-        b.iter(raw_wasi_call(&engine, &module))
+        b.iter(|| raw.call("run", b"hi"))
     });
     group.bench_function("kiln Runtime::call", |b| b.iter(call));
     group.finish();
@@ -122,8 +82,9 @@ fn rust_kernel(c: &mut Criterion, runtime: &Runtime) {
 
     let module = Module::new(runtime.engine(), &wasm).unwrap();
     let mut group = c.benchmark_group("call a Rust kernel (kernel-hostile echo)");
+    let raw = RawKernel::new(runtime.engine(), &module);
     group.bench_function("baseline: raw InstancePre with a WASI p1 context", |b| {
-        b.iter(raw_wasi_call(runtime.engine(), &module))
+        b.iter(|| raw.call("echo", b"hi"))
     });
     group.bench_function("kiln Runtime::call", |b| b.iter(call));
     group.bench_function("kiln Runtime::call, linked without an initial heap", |b| {

@@ -56,6 +56,61 @@ pub fn build_kernels(target_dir: &str, rustflags: &[&str]) -> HashMap<&'static s
         .collect()
 }
 
+/// A kernel called with raw wasmtime, the baseline of the executor's benchmarks: an
+/// `InstancePre` with a WASI preview 1 context and captured stdio (which every kiln call also
+/// builds) and stubs for kiln's host functions (output is dropped), a fresh instance per call.
+pub struct RawKernel {
+    engine: wasmtime::Engine,
+    pre: wasmtime::InstancePre<wasmtime_wasi::p1::WasiP1Ctx>,
+}
+
+impl RawKernel {
+    /// Links `module`, compiled for `engine`.
+    pub fn new(engine: &wasmtime::Engine, module: &wasmtime::Module) -> Self {
+        let mut linker = wasmtime::Linker::new(engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx).expect("link WASI");
+        linker
+            .func_wrap("kiln", "output", |_: i32, _: i32| -> i32 { 0 })
+            .and_then(|l| l.func_wrap("kiln", "log", |_: i32, _: i32, _: i32| {}))
+            .and_then(|l| l.func_wrap("kiln", "error", |_: i32, _: i32| {}))
+            .expect("link kiln's host functions");
+        Self {
+            engine: engine.clone(),
+            pre: linker.instantiate_pre(module).expect("link the module"),
+        }
+    }
+
+    /// Calls `kiln_entry_{entry}` on `input` and returns its status. Fuel and the epoch
+    /// deadline, where the engine meters them, are set so that they never run out.
+    pub fn call(&self, entry: &str, input: &[u8]) -> i32 {
+        let pipe = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(64 * 1024);
+        let ctx = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(pipe.clone())
+            .stderr(pipe)
+            .build_p1();
+        let mut store = wasmtime::Store::new(&self.engine, ctx);
+        // Errs when the engine does not meter fuel: then there is nothing to set.
+        let _ = store.set_fuel(i64::MAX as u64);
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = self.pre.instantiate(&mut store).expect("instantiate");
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, "kiln_alloc")
+            .expect("kiln_alloc");
+        let run = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, &format!("kiln_entry_{entry}"))
+            .expect("the entry point");
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .expect("the memory");
+        let len = i32::try_from(input.len()).expect("an input under 2 GiB");
+        let ptr = alloc.call(&mut store, len).expect("kiln_alloc");
+        memory
+            .write(&mut store, ptr as usize, input)
+            .expect("write the input");
+        run.call(&mut store, (ptr, len)).expect("the entry point")
+    }
+}
+
 /// Precompiles `wasm` with `runtime`'s engine and loads it the way the executor loads a signed
 /// `.cwasm` (deserialised from bytes whose digest is checked).
 pub fn load_precompiled(
