@@ -227,15 +227,19 @@ impl Fetcher {
             serde_json::from_slice(&manifest_bytes).map_err(|err| {
                 FetchError::Invalid(format!("{krate}@{version}: the manifest: {err}"))
             })?;
-        let wasm = self.blob(&manifest.wasm).await?;
-        let cwasm = match manifest.cwasm {
-            Some(digest) => Some(self.blob(&digest).await?),
-            None => None,
+        // The modules and the statements at once: a first run waits for the slowest, not the sum.
+        let cwasm = async {
+            match manifest.cwasm {
+                Some(digest) => self.blob(&digest).await.map(Some),
+                None => Ok(None),
+            }
         };
-        let mut statements = Vec::new();
-        for listed in &listing.statements {
-            statements.push((listed.digest, self.blob(&listed.digest).await?));
-        }
+        let statements =
+            futures::future::try_join_all(listing.statements.iter().map(|listed| async move {
+                Ok::<_, FetchError>((listed.digest, self.blob(&listed.digest).await?))
+            }));
+        let (wasm, cwasm, statements) =
+            futures::future::try_join3(self.blob(&manifest.wasm), cwasm, statements).await?;
         Ok(KernelArtifacts {
             manifest,
             manifest_digest,

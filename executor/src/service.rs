@@ -357,21 +357,26 @@ impl Executor {
             .refresh_if_changed(&self.fetcher, preflight.keyring())
             .await;
         let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
-        for (name, lock) in &notebook.kernels {
+        // Every kernel's artifacts at once (on a first run, each is a few requests in a row).
+        let fetches = futures::future::join_all(
+            notebook
+                .kernels
+                .values()
+                .map(|lock| self.artifacts(&lock.krate, &lock.version)),
+        )
+        .await;
+        for ((name, lock), fetched) in notebook.kernels.iter().zip(fetches) {
             let what = format!("{}@{}", lock.krate, lock.version);
-            let fetched =
-                self.artifacts(&lock.krate, &lock.version)
-                    .await
-                    .map_err(|err| match err {
-                        FetchError::Revoked(message) => vec![Reason {
-                            code: ReasonCode::Revoked,
-                            message: format!("{what}: {message}"),
-                        }],
-                        err => vec![Reason {
-                            code: ReasonCode::Unavailable,
-                            message: format!("{what}: {err}"),
-                        }],
-                    });
+            let fetched = fetched.map_err(|err| match err {
+                FetchError::Revoked(message) => vec![Reason {
+                    code: ReasonCode::Revoked,
+                    message: format!("{what}: {message}"),
+                }],
+                err => vec![Reason {
+                    code: ReasonCode::Unavailable,
+                    message: format!("{what}: {err}"),
+                }],
+            });
             candidates.insert(
                 name.clone(),
                 Candidate {
