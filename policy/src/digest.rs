@@ -63,11 +63,21 @@ impl Digest {
         hex::decode_to_slice(hex_digits, &mut bytes).map_err(|_| DigestError::NotLowercaseHex)?;
         Ok(Self(bytes))
     }
+
+    /// Writes the text form into a buffer on the stack and hands it to `f`: formatting and
+    /// serialising a digest (every record and answer holds several) allocates nothing.
+    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut text = [0u8; PREFIX.len() + 64];
+        text[..PREFIX.len()].copy_from_slice(PREFIX.as_bytes());
+        hex::encode_to_slice(self.0, &mut text[PREFIX.len()..])
+            .expect("64 hex digits fit the buffer");
+        f(std::str::from_utf8(&text).expect("a prefix and hex digits are ASCII"))
+    }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PREFIX}{}", self.hex())
+        self.with_text(|text| f.write_str(text))
     }
 }
 
@@ -88,14 +98,24 @@ impl FromStr for Digest {
 
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        self.with_text(|text| serializer.serialize_str(text))
     }
 }
 
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        /// Parses the text where the deserializer holds it: no allocation per digest.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Digest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a digest (`sha256:` and 64 lowercase hex digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Digest, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
