@@ -1,6 +1,7 @@
 //! What the executor keeps in memory between requests: each kernel's fetched artifacts (by
-//! crate and version, for a while), and each loaded module (by manifest digest). Both are
-//! bounded; past the bound they start over and refill.
+//! crate and version, for a while), each loaded module (by manifest digest) and each small
+//! notebook parsed (by the digest of its bytes). All are bounded; past the bound they start over
+//! and refill.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,12 +10,17 @@ use std::time::{Duration, Instant};
 use kiln_policy::Digest;
 
 use crate::fetch::KernelArtifacts;
+use crate::notebook::Notebook;
 use crate::runtime::Kernel;
 
 /// The fetched artifacts of one kernel are kept this long before they are fetched again.
 pub const ARTIFACTS_TTL: Duration = Duration::from_secs(300);
-/// At most this many kernels' artifacts and loaded modules are kept.
+/// At most this many kernels' artifacts and loaded modules, and this many parsed notebooks, are
+/// kept.
 pub const KERNEL_CACHE_LIMIT: usize = 256;
+/// Only notebooks of at most this many bytes are kept parsed, so that the cache holds at most
+/// [`KERNEL_CACHE_LIMIT`] times this (16 MiB).
+pub const CACHED_NOTEBOOK_MAX_BYTES: usize = 64 << 10;
 
 /// A kernel's name and version.
 type KernelKey = (String, String);
@@ -54,28 +60,38 @@ impl ArtifactCache {
     }
 }
 
-/// Loaded modules by the digest of their manifest.
-#[derive(Default)]
-pub struct ModuleCache {
-    entries: Mutex<HashMap<Digest, Kernel>>,
+/// Values by a content digest, at most [`KERNEL_CACHE_LIMIT`] of them.
+pub struct DigestCache<T> {
+    entries: Mutex<HashMap<Digest, T>>,
 }
 
-impl ModuleCache {
-    /// The module loaded from the artifacts with this manifest.
-    pub fn get(&self, manifest: &Digest) -> Option<Kernel> {
-        self.entries
-            .lock()
-            .expect("module cache")
-            .get(manifest)
-            .cloned()
+impl<T> Default for DigestCache<T> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> DigestCache<T> {
+    /// The value kept under `digest`.
+    pub fn get(&self, digest: &Digest) -> Option<T> {
+        self.entries.lock().expect("cache").get(digest).cloned()
     }
 
-    /// Keeps a loaded module.
-    pub fn put(&self, manifest: Digest, kernel: Kernel) {
-        let mut entries = self.entries.lock().expect("module cache");
+    /// Keeps `value` under `digest`.
+    pub fn put(&self, digest: Digest, value: T) {
+        let mut entries = self.entries.lock().expect("cache");
         if entries.len() >= KERNEL_CACHE_LIMIT {
             entries.clear();
         }
-        entries.insert(manifest, kernel);
+        entries.insert(digest, value);
     }
 }
+
+/// Loaded modules by the digest of their manifest.
+pub type ModuleCache = DigestCache<Kernel>;
+
+/// Parsed and validated notebooks by the digest of their bytes: a notebook run again and again
+/// is parsed once. Only notebooks of at most [`CACHED_NOTEBOOK_MAX_BYTES`] are kept.
+pub type NotebookCache = DigestCache<Arc<Notebook>>;

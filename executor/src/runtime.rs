@@ -8,6 +8,11 @@
 //! - WASI preview 1 with no preopened directories, no environment and no arguments; stdout and
 //!   stderr are captured and capped; in deterministic mode the clocks are fixed and randomness
 //!   is seeded, so a run can be replayed bit for bit;
+//! - a kernel that cannot wait on the host (it does not import `poll_oneoff`) is linked to
+//!   WASI's asynchronous functions, which answer at once and need no tokio runtime, so that it
+//!   can be called on any thread, an async worker's included; a kernel that can wait is linked
+//!   to WASI's blocking functions, which sleep on the ambient tokio runtime and so must be
+//!   called off its async workers. Every call is driven to completion on the calling thread;
 //! - output chunks arrive through `kiln.output` and are capped by the cell's output limit;
 //! - every way a call ends has a name ([`CallError`]).
 
@@ -106,8 +111,9 @@ impl Cancel {
     }
 }
 
-/// How many epoch ticks pass between two looks at a call's wall clock and stop switch.
-const CHECK_TICKS: u64 = 10;
+/// How many epoch ticks pass between two looks at a call's wall clock and stop switch: every
+/// tick, so that a call stops within a tick or two of its limit (the look costs nanoseconds).
+const CHECK_TICKS: u64 = 1;
 
 /// What a call cost (the run record carries it).
 pub use kiln_wire::runs::CellMetrics as Metrics;
@@ -206,10 +212,13 @@ impl std::fmt::Debug for Kernel {
     }
 }
 
-/// The engine, its epoch ticker and the host linker.
+/// The engine, its epoch ticker and the host linkers.
 pub struct Runtime {
     engine: Engine,
+    /// The host of kernels that cannot wait: WASI's asynchronous functions.
     linker: Linker<CellState>,
+    /// The host of kernels that can wait ([`Kernel::may_wait`]): WASI's blocking functions.
+    waiting_linker: Linker<CellState>,
     stop: Arc<AtomicBool>,
 }
 
@@ -269,6 +278,52 @@ impl wasmtime_wasi::HostMonotonicClock for FixedMonotonicClock {
     }
 }
 
+/// Adds kiln's own host functions (`kiln.output`, `kiln.log`, `kiln.error`) to `linker`.
+fn add_kiln_host(linker: &mut Linker<CellState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        abi::HOST_MODULE,
+        "output",
+        |mut caller: Caller<'_, CellState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let chunk = guest_bytes(&mut caller, ptr, len)?;
+            let state = caller.data_mut();
+            if state.output.len() as u64 + chunk.len() as u64 > state.output_limit {
+                state.output_exceeded = true;
+                return Ok(abi::OUTPUT_LIMIT);
+            }
+            state.output.extend_from_slice(&chunk);
+            Ok(abi::OUTPUT_OK)
+        },
+    )?;
+    linker.func_wrap(
+        abi::HOST_MODULE,
+        "log",
+        |mut caller: Caller<'_, CellState>,
+         level: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<()> {
+            let line = guest_bytes(&mut caller, ptr, len)?;
+            let state = caller.data_mut();
+            if state.logs.len() < 1000 {
+                state
+                    .logs
+                    .push((level, String::from_utf8_lossy(&line).into_owned()));
+            }
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        abi::HOST_MODULE,
+        "error",
+        |mut caller: Caller<'_, CellState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            let message = guest_bytes(&mut caller, ptr, len.min(64 * 1024))?;
+            caller.data_mut().error = Some(String::from_utf8_lossy(&message).into_owned());
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
 impl Runtime {
     /// A runtime with the pooling allocator sized for `slots` concurrent calls.
     pub fn new(slots: u32) -> wasmtime::Result<Self> {
@@ -287,52 +342,17 @@ impl Runtime {
             // not pay for a megabyte of memset per call.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_BYTES)
-            .pagemap_scan(wasmtime::Enabled::Auto);
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            // Every call runs on a fiber stack of its own (`call_async`), one per instance.
+            .total_stacks(slots);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker: Linker<CellState> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
-        linker.func_wrap(
-            abi::HOST_MODULE,
-            "output",
-            |mut caller: Caller<'_, CellState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
-                let chunk = guest_bytes(&mut caller, ptr, len)?;
-                let state = caller.data_mut();
-                if state.output.len() as u64 + chunk.len() as u64 > state.output_limit {
-                    state.output_exceeded = true;
-                    return Ok(abi::OUTPUT_LIMIT);
-                }
-                state.output.extend_from_slice(&chunk);
-                Ok(abi::OUTPUT_OK)
-            },
-        )?;
-        linker.func_wrap(
-            abi::HOST_MODULE,
-            "log",
-            |mut caller: Caller<'_, CellState>,
-             level: i32,
-             ptr: i32,
-             len: i32|
-             -> wasmtime::Result<()> {
-                let line = guest_bytes(&mut caller, ptr, len)?;
-                let state = caller.data_mut();
-                if state.logs.len() < 1000 {
-                    state
-                        .logs
-                        .push((level, String::from_utf8_lossy(&line).into_owned()));
-                }
-                Ok(())
-            },
-        )?;
-        linker.func_wrap(
-            abi::HOST_MODULE,
-            "error",
-            |mut caller: Caller<'_, CellState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let message = guest_bytes(&mut caller, ptr, len.min(64 * 1024))?;
-                caller.data_mut().error = Some(String::from_utf8_lossy(&message).into_owned());
-                Ok(())
-            },
-        )?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)?;
+        add_kiln_host(&mut linker)?;
+        let mut waiting_linker: Linker<CellState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut waiting_linker, |state| &mut state.wasi)?;
+        add_kiln_host(&mut waiting_linker)?;
         let stop = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -350,6 +370,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
+            waiting_linker,
             stop,
         })
     }
@@ -393,8 +414,13 @@ impl Runtime {
         let may_wait = module
             .imports()
             .any(|i| i.module() == "wasi_snapshot_preview1" && WAITING_IMPORTS.contains(&i.name()));
+        let linker = if may_wait {
+            &self.waiting_linker
+        } else {
+            &self.linker
+        };
         Ok(Kernel {
-            pre: self.linker.instantiate_pre(module)?,
+            pre: linker.instantiate_pre(module)?,
             alloc: module.get_export_index(abi::ALLOC_EXPORT),
             memory: module.get_export_index("memory"),
             entries,
@@ -459,7 +485,10 @@ impl Runtime {
             },
         );
         store.limiter(|state| state);
-        let result = self.run(&mut store, kernel, entry, input, limits, cancel);
+        // Nothing in the call waits on a future that another thread must wake (see the module's
+        // documentation), so it completes on this thread.
+        let result =
+            futures::executor::block_on(self.run(&mut store, kernel, entry, input, limits, cancel));
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.into_data();
         let result = result.and_then(|status| {
@@ -503,7 +532,7 @@ impl Runtime {
         }
     }
 
-    fn run(
+    async fn run(
         &self,
         store: &mut Store<CellState>,
         kernel: &Kernel,
@@ -544,7 +573,11 @@ impl Runtime {
         let entry_export = kernel.entries.get(entry).ok_or_else(|| {
             CallError::Contract(format!("the kernel has no entry point `{entry}`"))
         })?;
-        let instance = kernel.pre.instantiate(&mut *store).map_err(trap)?;
+        let instance = kernel
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(trap)?;
         let func = |store: &mut Store<CellState>, export: Option<&ModuleExport>, what: &str| {
             export
                 .and_then(|e| instance.get_module_export(&mut *store, e))
@@ -561,7 +594,7 @@ impl Runtime {
             .map_err(|err| CallError::Contract(format!("`{entry}`: {err}")))?;
         let len = i32::try_from(input.len())
             .map_err(|_| CallError::Contract("the input is larger than 2 GiB".into()))?;
-        let ptr = alloc.call(&mut *store, len).map_err(trap)?;
+        let ptr = alloc.call_async(&mut *store, len).await.map_err(trap)?;
         if ptr == 0 && len > 0 {
             return Err(CallError::MemoryLimit(store.data().memory_limit));
         }
@@ -574,7 +607,7 @@ impl Runtime {
         memory
             .write(&mut *store, ptr as usize, input)
             .map_err(|err| CallError::Trap(err.to_string()))?;
-        func.call(&mut *store, (ptr, len)).map_err(trap)
+        func.call_async(&mut *store, (ptr, len)).await.map_err(trap)
     }
 }
 

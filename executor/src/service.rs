@@ -20,7 +20,7 @@ use kiln_wire::code_builds::CodeBuildStage;
 use kiln_wire::runs::CellStatus;
 pub use kiln_wire::runs::{CellPreflight, PreflightReport, ReplayReport};
 
-use crate::caches::{ArtifactCache, ModuleCache};
+use crate::caches::{ArtifactCache, CACHED_NOTEBOOK_MAX_BYTES, ModuleCache, NotebookCache};
 use crate::metrics::{CodeLabels, ExecutorMetrics};
 use crate::revocations::RevocationState;
 
@@ -107,8 +107,8 @@ struct Candidate {
 /// A notebook after preflight, ready to run when [`PreflightReport::allow`].
 #[derive(Debug)]
 pub struct Prepared {
-    /// The notebook.
-    pub notebook: Notebook,
+    /// The notebook (shared with the cache of parsed notebooks).
+    pub notebook: Arc<Notebook>,
     /// Its bytes.
     pub bytes: Vec<u8>,
     /// The preflight.
@@ -118,23 +118,49 @@ pub struct Prepared {
     kernels: BTreeMap<String, LoadedKernel>,
 }
 
-/// The most fuel a run may ask for in all and still be [small](Prepared::is_small): about 10 ms
-/// of compute.
-pub const SMALL_RUN_FUEL: u64 = 10_000_000;
+/// The most fuel a run may ask for in all and still be [small](Prepared::is_small).
+pub const SMALL_RUN_FUEL: u64 = 1_000_000;
+/// The most wall-clock time a run may ask for in all and still be small, in milliseconds.
+pub const SMALL_RUN_WALL_MS: u64 = 10;
+/// The most linear memory a small run's cell may ask for: one bulk memory instruction (a
+/// single unit of fuel) fills at most this much before the next deadline check.
+pub const SMALL_RUN_MEMORY_BYTES: u64 = 16 << 20;
+
+/// Whether cells with these limits make a small run (see [`Prepared::is_small`]).
+fn small_limits(cells: impl IntoIterator<Item = kiln_policy::preflight::Limits>) -> bool {
+    let (mut fuel, mut wall_ms) = (0u64, 0u64);
+    for limits in cells {
+        if limits.memory_bytes > SMALL_RUN_MEMORY_BYTES {
+            return false;
+        }
+        fuel = fuel.saturating_add(limits.fuel);
+        wall_ms = wall_ms.saturating_add(limits.wall_ms);
+    }
+    fuel <= SMALL_RUN_FUEL && wall_ms <= SMALL_RUN_WALL_MS
+}
 
 impl Prepared {
-    /// Whether the run is small: its cells ask for at most [`SMALL_RUN_FUEL`] in all and none
-    /// of its kernels can wait on the host ([`Kernel::may_wait`](crate::runtime::Kernel)), so
-    /// it ends within milliseconds whatever its kernels do. A small run may run on the thread
-    /// that serves its request instead of being handed to the blocking pool: the hand-off (two
-    /// thread wake-ups) costs more than the run.
+    /// Whether the run is small, so that it may run on the async worker that serves its
+    /// request, as any short piece of work does, instead of being handed to the blocking pool
+    /// and back (the hand-off, thread wake-ups on both sides, costs more than such a run):
+    ///
+    /// - its cells ask for at most [`SMALL_RUN_FUEL`] and [`SMALL_RUN_WALL_MS`] in all, and
+    ///   each for at most [`SMALL_RUN_MEMORY_BYTES`]. Fuel alone does not bound time (one bulk
+    ///   memory instruction costs one unit of fuel, however much it fills); the wall-clock
+    ///   limit, checked every epoch tick, does, and the memory bound caps the one instruction
+    ///   that may run past it;
+    /// - none of its kernels can wait on the host ([`Kernel::may_wait`](crate::runtime::Kernel));
+    /// - no cell reads a dataset from disk.
+    ///
+    /// A hostile small run therefore holds a worker for its wall-clock limit plus a tick per
+    /// cell at most, and holds a run slot like any other run.
     pub fn is_small(&self) -> bool {
-        let fuel = self
-            .notebook
-            .kernel_cells()
-            .map(|cell| cell.limits().fuel)
-            .fold(0u64, u64::saturating_add);
-        fuel <= SMALL_RUN_FUEL && !self.kernels.values().any(|k| k.kernel.may_wait())
+        small_limits(self.notebook.kernel_cells().map(|cell| cell.limits()))
+            && !self.kernels.values().any(|k| k.kernel.may_wait())
+            && !self
+                .notebook
+                .kernel_cells()
+                .any(|cell| matches!(cell.input, Input::Blob(_)))
     }
 }
 
@@ -147,6 +173,7 @@ pub struct Executor {
     compatibility: String,
     artifacts: ArtifactCache,
     loaded: ModuleCache,
+    parsed: NotebookCache,
     revocations: RevocationState,
     store: RunStore,
     notebooks: NotebookStore,
@@ -203,6 +230,7 @@ impl Executor {
             compatibility,
             artifacts: ArtifactCache::default(),
             loaded: ModuleCache::default(),
+            parsed: NotebookCache::default(),
             revocations: RevocationState::default(),
             store,
             notebooks,
@@ -340,7 +368,17 @@ impl Executor {
         bytes: Vec<u8>,
         on_build: &(dyn Fn(BuildUpdate<'_>) + Send + Sync),
     ) -> Result<Prepared, ExecutorError> {
-        let notebook = Notebook::parse(&bytes)?;
+        let digest = Notebook::digest_of(&bytes);
+        let notebook = match self.parsed.get(&digest) {
+            Some(notebook) => notebook,
+            None => {
+                let notebook = Arc::new(Notebook::parse(&bytes)?);
+                if bytes.len() <= CACHED_NOTEBOOK_MAX_BYTES {
+                    self.parsed.put(digest, notebook.clone());
+                }
+                notebook
+            }
+        };
         for (index, cell) in notebook.kernel_cells().enumerate() {
             if let Input::Blob(digest) = &cell.input
                 && !self.datasets.contains(digest)
@@ -489,21 +527,31 @@ impl Executor {
         }
         let allow = cells.iter().all(|c| c.allow);
         let report = PreflightReport {
-            notebook: Notebook::digest_of(&bytes),
+            notebook: digest,
             allow,
             cells,
         };
         let mut kernels = BTreeMap::new();
         if allow {
-            for (name, candidate) in candidates {
-                let artifacts = candidate
-                    .fetched
-                    .expect("every cell passed, so its kernel was fetched");
-                let precompiled = report
-                    .cells
+            let wanted: Vec<(String, Arc<KernelArtifacts>, bool)> = candidates
+                .into_iter()
+                .map(|(name, candidate)| {
+                    let artifacts = candidate
+                        .fetched
+                        .expect("every cell passed, so its kernel was fetched");
+                    let precompiled = report
+                        .cells
+                        .iter()
+                        .any(|c| c.kernel == name && c.precompiled);
+                    (name, artifacts, precompiled)
+                })
+                .collect();
+            let loaded = self.load_all(
+                wanted
                     .iter()
-                    .any(|c| c.kernel == name && c.precompiled);
-                let kernel = self.load(&artifacts, precompiled)?;
+                    .map(|(_, artifacts, precompiled)| (&**artifacts, *precompiled)),
+            )?;
+            for ((name, artifacts, _), kernel) in wanted.into_iter().zip(loaded) {
                 kernels.insert(
                     name,
                     LoadedKernel {
@@ -633,24 +681,62 @@ impl Executor {
 
     /// The loaded module of `artifacts`: from memory, or loaded now (the signed `.cwasm` when
     /// this engine can use it, else the verified `.wasm` compiled here) and kept.
+    /// Each kernel loaded: from the module cache, or else loaded (all at once, a thread each)
+    /// and cached. Loading a `.cwasm` (or compiling, when it does not fit this engine) takes
+    /// milliseconds, so it happens off the async workers, and a notebook's first run on an
+    /// executor waits for its slowest kernel, not for the sum of them.
+    fn load_all<'a>(
+        &self,
+        wanted: impl Iterator<Item = (&'a KernelArtifacts, bool)>,
+    ) -> Result<Vec<crate::runtime::Kernel>, ExecutorError> {
+        let wanted: Vec<_> = wanted
+            .map(|(artifacts, precompiled)| {
+                let cached = self.loaded.get(&artifacts.manifest_digest);
+                (artifacts, precompiled, cached)
+            })
+            .collect();
+        if wanted.iter().all(|(_, _, cached)| cached.is_some()) {
+            return Ok(wanted.into_iter().filter_map(|(_, _, k)| k).collect());
+        }
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = wanted
+                    .iter()
+                    .map(|&(artifacts, precompiled, ref cached)| {
+                        cached
+                            .is_none()
+                            .then(|| scope.spawn(move || self.load(artifacts, precompiled)))
+                    })
+                    .collect();
+                wanted
+                    .into_iter()
+                    .zip(threads)
+                    .map(|((_, _, cached), thread)| match cached {
+                        Some(kernel) => Ok(kernel),
+                        None => thread
+                            .expect("a thread loads each kernel not cached")
+                            .join()
+                            .expect("a kernel load does not panic"),
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// Loads one kernel (blocking) and caches it.
     fn load(
         &self,
         artifacts: &KernelArtifacts,
         precompiled: bool,
     ) -> Result<crate::runtime::Kernel, ExecutorError> {
-        if let Some(kernel) = self.loaded.get(&artifacts.manifest_digest) {
-            return Ok(kernel);
-        }
         let verified_cwasm = match (&artifacts.cwasm, artifacts.manifest.cwasm) {
             (Some(bytes), Some(digest)) if precompiled => VerifiedBytes::new(bytes, &digest),
             _ => None,
         };
-        // Loading (and compiling, when the `.cwasm` does not fit this engine) takes
-        // milliseconds: off the async workers, so that other requests go on being served.
-        let kernel = tokio::task::block_in_place(|| match verified_cwasm {
+        let kernel = match verified_cwasm {
             Some(verified) => self.runtime.load_cwasm(&verified),
             None => self.runtime.load_wasm(&artifacts.wasm),
-        })
+        }
         .map_err(|err| {
             ExecutorError::Runtime(format!(
                 "loading {}@{}: {err:#}",
@@ -663,7 +749,7 @@ impl Executor {
 
     /// Runs a prepared (allowed) notebook, telling `observe` about each cell, and stores the
     /// run; `cancel` stops it (what ran is then not stored). Blocking: call it off the async
-    /// runtime.
+    /// runtime's workers, unless the run [is small](Prepared::is_small).
     pub fn execute(
         &self,
         prepared: &Prepared,
@@ -742,5 +828,48 @@ impl Executor {
             matches: cells.iter().all(|c| c.matches),
             cells,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_policy::preflight::Limits;
+
+    const TINY: Limits = Limits {
+        fuel: 100_000,
+        memory_bytes: 4 << 20,
+        wall_ms: 5,
+        output_bytes: 4096,
+    };
+
+    #[test]
+    fn a_run_is_small_only_when_its_fuel_time_and_memory_are_all_small() {
+        assert!(small_limits([TINY]));
+        assert!(small_limits([TINY, TINY]));
+        assert!(small_limits([] as [Limits; 0]));
+        // Fuel alone does not make a run small: a bulk memory instruction costs one unit.
+        let slow = Limits {
+            wall_ms: 60_000,
+            ..TINY
+        };
+        assert!(!small_limits([slow]));
+        let big_memory = Limits {
+            memory_bytes: 1 << 30,
+            ..TINY
+        };
+        assert!(!small_limits([big_memory]));
+        let much_fuel = Limits {
+            fuel: SMALL_RUN_FUEL + 1,
+            ..TINY
+        };
+        assert!(!small_limits([much_fuel]));
+        // The time and fuel are counted over the whole run.
+        assert!(!small_limits([TINY, TINY, TINY]));
+        let saturating = Limits {
+            fuel: u64::MAX,
+            ..TINY
+        };
+        assert!(!small_limits([saturating, saturating]));
     }
 }

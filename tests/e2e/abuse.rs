@@ -72,6 +72,17 @@ fn notebook(lock: &Value, entry: &str) -> Vec<u8> {
     notebook_of(lock, entry, "hello", 1)
 }
 
+/// A one-cell notebook of `entry` with small limits, so that it is a small run: called on the
+/// async worker that takes the request (docs/executor.md, "Limits and backpressure").
+fn small_notebook(lock: &Value, entry: &str) -> Vec<u8> {
+    let cell = json!({"type": "kernel", "id": "small", "kernel": "bad", "entry": entry,
+                      "input": {"text": "hello"}, "grants": ["wasi_snapshot_preview1.*"],
+                      "limits": {"fuel": 1_000_000, "memory_bytes": 16 << 20, "wall_ms": 10,
+                                 "output_bytes": 4096}});
+    serde_json::to_vec(&json!({"kiln_notebook": 1, "kernels": {"bad": lock}, "cells": [cell]}))
+        .unwrap()
+}
+
 /// A normal run, timed: its status, answer and how long it took.
 fn normal_run(server: &KilnServer, runner: &str, lock: &Value) -> (u16, Value, Duration) {
     let started = Instant::now();
@@ -185,6 +196,53 @@ fn the_executor_holds_under_abusive_clients() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().unwrap());
+
+    // Small runs of hostile cells, 64 at a time and a normal run among them: each ends by its
+    // own limits with its error named (on an async worker, wasm traps and stack overflows on the
+    // call's fiber included), and the server goes on answering.
+    let hostile = [
+        ("spin", "out-of-fuel"),
+        ("grow", "memory-limit"),
+        ("recurse", "stack-overflow"),
+        ("flood", "output-limit"),
+        ("crash", "trap"),
+        ("echo", "ok"),
+    ];
+    let runs: Vec<_> = (0..64)
+        .map(|n| {
+            let (entry, expected) = hostile[n % hostile.len()];
+            let (url, runner, body) = (
+                server.url.clone(),
+                runner.clone(),
+                small_notebook(&lock, entry),
+            );
+            std::thread::spawn(move || {
+                let response = reqwest::blocking::Client::new()
+                    .post(format!("{url}/v1/runs"))
+                    .header("Authorization", runner)
+                    .body(body)
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .unwrap();
+                let status = response.status().as_u16();
+                let answer: Value = response.json().unwrap();
+                (entry, expected, status, answer)
+            })
+        })
+        .collect();
+    let (status, answer, _) = normal_run(&server, &runner, &lock);
+    assert_eq!(status, 200, "{answer}");
+    for run in runs {
+        let (entry, expected, status, answer) = run.join().unwrap();
+        assert_eq!(status, 200, "{entry}: {answer}");
+        let cell = &answer["record"]["cells"][0];
+        let code = if cell["status"] == "ok" {
+            "ok"
+        } else {
+            cell["error"]["code"].as_str().unwrap_or_default()
+        };
+        assert_eq!(code, expected, "{entry}: {cell}");
+    }
 
     // 400 identical new notebooks at once: every run is stored and answered.
     let fresh = notebook_of(&lock, "echo", "the same new notebook, 400 times", 1);

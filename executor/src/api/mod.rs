@@ -292,13 +292,11 @@ pub(crate) async fn create_run(
     }
     let executor = state.executor.clone();
     let (stored, result) = if prepared.is_small() {
-        // Milliseconds at most, whatever its kernels do: run on this thread (tokio hands this
-        // worker's other tasks to another thread meanwhile), without the blocking pool's two
-        // thread wake-ups. A client that goes away cannot stop it, and need not.
+        // About a millisecond at most, whatever its kernels do: run right here, on this async
+        // worker, without the blocking pool's thread wake-ups. A client that goes away cannot
+        // stop it, and need not.
         let _slot = admitted;
-        tokio::task::block_in_place(|| {
-            executor.execute(&prepared, params.seed, &mut |_| {}, &Cancel::default())
-        })?
+        executor.execute(&prepared, params.seed, &mut |_| {}, &Cancel::default())?
     } else {
         // The slot goes with the run and is freed when its kernel has stopped; a client that
         // goes away stops the run (this future is dropped with the connection).

@@ -187,22 +187,82 @@ fn only_a_kernel_that_imports_poll_oneoff_may_wait() {
 }
 
 #[test]
-fn a_call_in_place_on_an_async_worker_can_use_wasi() {
-    // Small runs are called under `block_in_place` on a tokio worker thread, where wasmtime-wasi
-    // runs its blocking functions (`fd_write`) with the ambient runtime's `block_on`.
+fn a_kernel_that_cannot_wait_uses_wasi_when_called_on_an_async_worker() {
+    // Small runs are called right on a tokio worker thread, where wasmtime-wasi's blocking
+    // functions (`fd_write`) would start the ambient runtime's `block_on` and panic.
     let runtime = Arc::new(Runtime::new(2).unwrap());
     let kernel = stdout_kernel(&runtime, false);
+    assert!(!kernel.may_wait());
+    for flavour in ["multi-thread", "current-thread"] {
+        let tokio = match flavour {
+            "multi-thread" => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build(),
+            _ => tokio::runtime::Builder::new_current_thread().build(),
+        }
+        .unwrap();
+        let (runtime, kernel) = (runtime.clone(), kernel.clone());
+        let outcome = tokio.block_on(async move {
+            tokio::spawn(async move { runtime.call(&kernel, "run", b"", &limits(), None) })
+                .await
+                .unwrap()
+        });
+        assert_eq!(outcome.result.unwrap(), b"", "{flavour}");
+        assert_eq!(outcome.stdio, b"hello", "{flavour}");
+    }
+}
+
+#[test]
+fn a_kernel_that_can_wait_sleeps_on_the_blocking_pool() {
+    // `poll_oneoff` on a relative monotonic clock of 20 ms (0x01312d00 ns), then "hello".
+    let wat = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello")
+  (data (i32.const 32) "\10\00\00\00\05\00\00\00")
+  (data (i32.const 80) "\01\00\00\00")
+  (data (i32.const 88) "\00\2d\31\01\00\00\00\00")
+  (func (export "kiln_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "kiln_entry_run") (param i32 i32) (result i32)
+    (if (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 192))
+      (then (unreachable)))
+    (drop (call $fd_write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 48)))
+    (i32.const 0)))"#;
+    let runtime = Arc::new(Runtime::new(2).unwrap());
+    let kernel = runtime.load_wasm(&wat::parse_str(wat).unwrap()).unwrap();
+    assert!(kernel.may_wait());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_time()
         .build()
         .unwrap();
     let outcome = tokio.block_on(async move {
-        tokio::spawn(async move {
-            tokio::task::block_in_place(|| runtime.call(&kernel, "run", b"", &limits(), None))
-        })
-        .await
-        .unwrap()
+        tokio::task::spawn_blocking(move || runtime.call(&kernel, "run", b"", &limits(), None))
+            .await
+            .unwrap()
     });
     assert_eq!(outcome.result.unwrap(), b"");
     assert_eq!(outcome.stdio, b"hello");
+    assert!(outcome.metrics.wall_us >= 20_000, "{:?}", outcome.metrics);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_nan_has_the_processors_bits_as_in_the_browser() {
+    // 0/0 from the input (so that nothing folds it), its bits as output. V8 (Chromium, Node)
+    // answers 0xfff8000000000000 on x86-64, the processor's default NaN; a run here must give the
+    // same output digest as the same run in the page.
+    let runtime = Runtime::new(2).unwrap();
+    let nan = kernel(
+        &runtime,
+        "(i64.store (i32.const 0)
+           (i64.reinterpret_f64 (f64.div (f64.load (local.get $ptr)) (f64.load (local.get $ptr)))))
+         (drop (call $output (i32.const 0) (i32.const 8)))
+         (i32.const 0)",
+        "",
+    );
+    let outcome = runtime.call(&nan, "run", &[0u8; 8], &limits(), Some(1));
+    let bits = u64::from_le_bytes(outcome.result.unwrap().try_into().unwrap());
+    assert_eq!(bits, 0xfff8_0000_0000_0000, "{bits:#x}");
 }
