@@ -20,15 +20,19 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 ///   wall-clock backstop) are both compiled in.
 /// - A bounded wasm stack.
 /// - A fixed feature set: no threads or shared memory (not compiled into kiln's wasmtime), no
-///   64-bit memories, no relaxed SIMD
-///   (its results may differ between machines), and NaN canonicalisation so that replay is
-///   bit-for-bit.
+///   64-bit memories, no relaxed SIMD (its results may differ between machines).
+/// - No NaN canonicalisation: a NaN's bits are what the processor makes, as in the browser's
+///   engine, so that a deterministic run gives the same output digests in the executor and in
+///   the page on the same architecture (x86-64: `0/0` is `0xfff8000000000000` in both;
+///   canonicalisation would make it `0x7ff8000000000000` here only). Canonicalising every
+///   float result tripled the time of float-heavy kernels (the compute benchmark's Mandelbrot).
+///   Only a kernel that looks at a NaN's bits can tell, and only across architectures.
 pub fn config() -> Config {
     let mut config = Config::new();
     config
         .strategy(Strategy::Cranelift)
         .cranelift_opt_level(OptLevel::Speed)
-        .cranelift_nan_canonicalization(true)
+        .cranelift_nan_canonicalization(false)
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)

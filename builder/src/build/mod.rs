@@ -131,10 +131,15 @@ pub fn finish(
 }
 
 /// The build settings that change a result, as text for a cache key: the compiler flags, the
-/// wasm policy the module must pass and the key that signs the provenance.
+/// wasm policy the module must pass, the key that signs the provenance, and the engine's
+/// compatibility hash (a new wasmtime or engine setting compiles a different `.cwasm`, which a
+/// cached one from before would not match).
 pub fn settings_text(wasm_policy: &WasmPolicy, key: &KeyId) -> String {
+    let engine = kiln_engine::new_engine()
+        .map(|engine| kiln_engine::compatibility_hash(&engine))
+        .unwrap_or_else(|err| format!("no engine: {err}"));
     format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{engine}",
         KERNEL_RUSTFLAGS.join(" "),
         serde_json::to_string(wasm_policy).unwrap_or_default(),
         key
@@ -165,4 +170,21 @@ pub fn write_artifacts(dir: &Path, artifacts: &Artifacts) -> std::io::Result<()>
         std::fs::write(dir.join(name), bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_of_a_cached_build_name_the_engine_that_precompiled_it() {
+        let engine = kiln_engine::new_engine().unwrap();
+        let key = SigningKey::generate().unwrap();
+        let text = settings_text(&WasmPolicy::default(), key.id());
+        assert!(
+            text.contains(&kiln_engine::compatibility_hash(&engine)),
+            "{text}"
+        );
+        assert!(text.contains(&KERNEL_RUSTFLAGS.join(" ")), "{text}");
+    }
 }
