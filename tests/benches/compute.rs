@@ -11,9 +11,13 @@
 //! --release --target wasm32-wasip1` makes, precompiled and loaded as the executor loads it, with
 //! fuel metering and epoch checks on. The two outputs are checked to be equal first.
 //!
+//! Whether SIMD helps: the same crate built with `-Ctarget-feature=+simd128` besides kiln's
+//! flags (so that LLVM may vectorise loops and crates such as `memchr` take their wasm SIMD
+//! paths), under kiln.
+//!
 //! Where the difference goes: the same module through raw wasmtime with kiln's engine settings,
-//! then without NaN canonicalisation, then without fuel metering as well (epoch checks kept), then
-//! without epoch checks too (these calls
+//! then with NaN canonicalisation added (which kiln's engine had until it was measured here),
+//! then without fuel metering (epoch checks kept), then without epoch checks too (these calls
 //! drop the output; their status says they ran to the end).
 
 use std::time::Duration;
@@ -21,7 +25,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use kiln_executor::runtime::{Limits, Runtime};
 use kiln_kernel::EntryFn;
-use kiln_tests::kernels::{RawKernel, example_module, load_precompiled};
+use kiln_tests::kernels::{RawKernel, build_kernels, example_module, load_precompiled};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
@@ -98,6 +102,11 @@ fn text_input(rng: &mut StdRng) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(7);
     let runtime = Runtime::new(4).unwrap();
+    let simd_flags: Vec<&str> = kiln_builder::build::KERNEL_RUSTFLAGS
+        .into_iter()
+        .chain(["-Ctarget-feature=+simd128"])
+        .collect();
+    let simd_modules = build_kernels("kiln-tests-kernels-simd128", &simd_flags);
     let cases: [(&str, &str, EntryFn, Vec<u8>); 3] = [
         (
             "kernel-csv-stats",
@@ -136,6 +145,18 @@ fn bench(c: &mut Criterion) {
             natively(),
             "{krate} gives the same output either way"
         );
+        let simd = load_precompiled(&runtime, &std::fs::read(&simd_modules[krate]).unwrap());
+        let under_kiln_simd = || {
+            runtime
+                .call(&simd, entry, &input, &LIMITS, None)
+                .result
+                .unwrap_or_else(|err| panic!("{krate} {entry} with simd128 under kiln: {err}"))
+        };
+        assert_eq!(
+            under_kiln_simd(),
+            natively(),
+            "{krate} built with simd128 gives the same output"
+        );
         let wasm = example_module(krate);
         let raw = |change: fn(&mut wasmtime::Config)| {
             let mut config = kiln_engine::config();
@@ -150,16 +171,14 @@ fn bench(c: &mut Criterion) {
             kernel
         };
         let raw_kiln = raw(|_| {});
-        let raw_no_nan = raw(|c| {
-            c.cranelift_nan_canonicalization(false);
+        let raw_nan = raw(|c| {
+            c.cranelift_nan_canonicalization(true);
         });
         let raw_no_fuel = raw(|c| {
-            c.cranelift_nan_canonicalization(false).consume_fuel(false);
+            c.consume_fuel(false);
         });
         let raw_bare = raw(|c| {
-            c.cranelift_nan_canonicalization(false)
-                .consume_fuel(false)
-                .epoch_interruption(false);
+            c.consume_fuel(false).epoch_interruption(false);
         });
         let mut group = c.benchmark_group(format!("{krate} {entry}"));
         group
@@ -168,19 +187,21 @@ fn bench(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(5));
         group.bench_function("baseline: native", |b| b.iter(natively));
         group.bench_function("kiln Runtime::call", |b| b.iter(under_kiln));
+        group.bench_function("kiln Runtime::call, built with +simd128", |b| {
+            b.iter(under_kiln_simd)
+        });
         group.bench_function("raw wasmtime, kiln's engine settings", |b| {
             b.iter(|| raw_kiln.call(entry, &input))
         });
-        group.bench_function("raw wasmtime, no NaN canonicalisation", |b| {
-            b.iter(|| raw_no_nan.call(entry, &input))
+        group.bench_function("raw wasmtime, with NaN canonicalisation", |b| {
+            b.iter(|| raw_nan.call(entry, &input))
         });
-        group.bench_function("raw wasmtime, no NaN canonicalisation or fuel", |b| {
+        group.bench_function("raw wasmtime, no fuel", |b| {
             b.iter(|| raw_no_fuel.call(entry, &input))
         });
-        group.bench_function(
-            "raw wasmtime, no NaN canonicalisation, fuel or epochs",
-            |b| b.iter(|| raw_bare.call(entry, &input)),
-        );
+        group.bench_function("raw wasmtime, no fuel or epochs", |b| {
+            b.iter(|| raw_bare.call(entry, &input))
+        });
         group.finish();
     }
 }
