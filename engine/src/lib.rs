@@ -64,6 +64,16 @@ pub fn compatibility_hash(engine: &Engine) -> String {
     format!("sha256:{}", hex::encode(sha2::Digest::finalize(hasher.0)))
 }
 
+/// [`compatibility_hash`] of an engine with [`config`], computed once per process (creating an
+/// engine is not free); the reason instead when no such engine can be made.
+pub fn config_compatibility_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| match new_engine() {
+        Ok(engine) => compatibility_hash(&engine),
+        Err(err) => format!("no engine: {err}"),
+    })
+}
+
 /// The wasmtime version kiln is built with.
 pub const WASMTIME_VERSION: &str = env!("KILN_WASMTIME_VERSION");
 
@@ -88,6 +98,7 @@ mod tests {
         };
         assert_eq!(hash(&a), hash(&b));
         assert_eq!(compatibility_hash(&a), compatibility_hash(&b));
+        assert_eq!(config_compatibility_hash(), compatibility_hash(&a));
         assert!(compatibility_hash(&a).starts_with("sha256:"));
     }
 }

@@ -135,14 +135,12 @@ pub fn finish(
 /// compatibility hash (a new wasmtime or engine setting compiles a different `.cwasm`, which a
 /// cached one from before would not match).
 pub fn settings_text(wasm_policy: &WasmPolicy, key: &KeyId) -> String {
-    let engine = kiln_engine::new_engine()
-        .map(|engine| kiln_engine::compatibility_hash(&engine))
-        .unwrap_or_else(|err| format!("no engine: {err}"));
     format!(
-        "{}\n{}\n{}\n{engine}",
+        "{}\n{}\n{}\n{}",
         KERNEL_RUSTFLAGS.join(" "),
         serde_json::to_string(wasm_policy).unwrap_or_default(),
-        key
+        key,
+        kiln_engine::config_compatibility_hash()
     )
 }
 

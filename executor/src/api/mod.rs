@@ -292,9 +292,9 @@ pub(crate) async fn create_run(
     }
     let executor = state.executor.clone();
     let (stored, result) = if prepared.is_small() {
-        // About a millisecond at most, whatever its kernels do: run right here, on this async
-        // worker, without the blocking pool's thread wake-ups. A client that goes away cannot
-        // stop it, and need not.
+        // Bounded by its small wall-clock limit, whatever its kernels do (`is_small`): run right
+        // here, on this async worker, without the blocking pool's thread wake-ups. A client
+        // that goes away cannot stop it, and need not.
         let _slot = admitted;
         executor.execute(&prepared, params.seed, &mut |_| {}, &Cancel::default())?
     } else {
