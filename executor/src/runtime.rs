@@ -623,6 +623,17 @@ impl<'a> VerifiedBytes<'a> {
     pub fn new(bytes: &'a [u8], signed: &kiln_policy::Digest) -> Option<Self> {
         (kiln_policy::Digest::of(bytes) == *signed).then_some(Self { bytes })
     }
+
+    /// The bytes of `blob`, when the digest they were checked against when fetched is `signed`
+    /// (no second hash of a module already hashed on arrival).
+    pub fn of_checked(
+        blob: &'a crate::fetch::CheckedBlob,
+        signed: &kiln_policy::Digest,
+    ) -> Option<Self> {
+        (blob.digest() == *signed).then_some(Self {
+            bytes: blob.bytes(),
+        })
+    }
 }
 
 #[cfg(test)]

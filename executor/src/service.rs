@@ -346,11 +346,12 @@ impl Executor {
         &self,
         krate: &str,
         version: &str,
+        pinned: Option<&Pins>,
     ) -> Result<Arc<KernelArtifacts>, FetchError> {
         if let Some(cached) = self.artifacts.get(krate, version) {
             return Ok(cached);
         }
-        let artifacts = Arc::new(self.fetcher.kernel(krate, version).await?);
+        let artifacts = Arc::new(self.fetcher.kernel(krate, version, pinned).await?);
         self.artifacts.put(krate, version, artifacts.clone());
         Ok(artifacts)
     }
@@ -396,12 +397,16 @@ impl Executor {
             .await;
         let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
         // Every kernel's artifacts at once (on a first run, each is a few requests in a row).
-        let fetches = futures::future::join_all(
-            notebook
-                .kernels
-                .values()
-                .map(|lock| self.artifacts(&lock.krate, &lock.version)),
-        )
+        let fetches = futures::future::join_all(notebook.kernels.values().map(|lock| {
+            let pins = Pins {
+                wasm: lock.wasm,
+                cwasm: lock.cwasm,
+            };
+            async move {
+                self.artifacts(&lock.krate, &lock.version, Some(&pins))
+                    .await
+            }
+        }))
         .await;
         for ((name, lock), fetched) in notebook.kernels.iter().zip(fetches) {
             let what = format!("{}@{}", lock.krate, lock.version);
@@ -679,8 +684,6 @@ impl Executor {
         candidate
     }
 
-    /// The loaded module of `artifacts`: from memory, or loaded now (the signed `.cwasm` when
-    /// this engine can use it, else the verified `.wasm` compiled here) and kept.
     /// Each kernel loaded: from the module cache, or else loaded (all at once, a thread each)
     /// and cached. Loading a `.cwasm` (or compiling, when it does not fit this engine) takes
     /// milliseconds, so it happens off the async workers, and a notebook's first run on an
@@ -723,14 +726,15 @@ impl Executor {
         })
     }
 
-    /// Loads one kernel (blocking) and caches it.
+    /// Loads one kernel (blocking) and caches it: the signed `.cwasm` when this engine can use
+    /// it, else the verified `.wasm` compiled here.
     fn load(
         &self,
         artifacts: &KernelArtifacts,
         precompiled: bool,
     ) -> Result<crate::runtime::Kernel, ExecutorError> {
         let verified_cwasm = match (&artifacts.cwasm, artifacts.manifest.cwasm) {
-            (Some(bytes), Some(digest)) if precompiled => VerifiedBytes::new(bytes, &digest),
+            (Some(blob), Some(digest)) if precompiled => VerifiedBytes::of_checked(blob, &digest),
             _ => None,
         };
         let kernel = match verified_cwasm {
