@@ -243,7 +243,8 @@ impl Preflight {
             reasons.push(Reason { code, message });
         };
         let m = input.manifest;
-        let what = format!("{}@{}", m.krate, m.version);
+        // Formatted only into a reason: a decision that allows allocates no message.
+        let what = CrateVersion(m);
 
         // Pins.
         if m.wasm != input.pins.wasm {
@@ -309,10 +310,14 @@ impl Preflight {
                 Err(message) => failures.push(message.clone()),
             }
         }
-        let required: BTreeSet<StatementKind> = match input.code_source {
+        let code_cell_requires: BTreeSet<StatementKind>;
+        let required = match input.code_source {
             // A code cell is built, not reviewed: its build's provenance and audit decide.
-            Some(_) => [StatementKind::Provenance, StatementKind::Audit].into(),
-            None => self.execution.require.clone(),
+            Some(_) => {
+                code_cell_requires = [StatementKind::Provenance, StatementKind::Audit].into();
+                &code_cell_requires
+            }
+            None => &self.execution.require,
         };
         if let Some(source) = input.code_source {
             if self.execution.code_cells == CodeCells::Deny {
@@ -355,7 +360,7 @@ impl Preflight {
                 );
             }
         }
-        for kind in &required {
+        for kind in required {
             if !found.contains_key(kind) {
                 let mut message = format!(
                     "{what}: no {} statement about it signed by a trusted {} key",
@@ -381,8 +386,10 @@ impl Preflight {
         }
 
         // The entry point.
-        let export = format!("{}{}", kiln_abi::ENTRY_PREFIX, input.cell.entry);
-        if !m.entries.iter().any(|e| e.name == input.cell.entry) || !m.exports.contains(&export) {
+        let exported = m.exports.iter().any(|export| {
+            export.strip_prefix(kiln_abi::ENTRY_PREFIX) == Some(input.cell.entry.as_str())
+        });
+        if !m.entries.iter().any(|e| e.name == input.cell.entry) || !exported {
             deny(
                 ReasonCode::EntryMissing,
                 format!(
@@ -407,8 +414,16 @@ impl Preflight {
             };
         let granted = |module: &str, name: &str| {
             module == HOST_MODULE
-                || input.cell.grants.contains(&format!("{module}.{name}"))
-                || (input.cell.grants.contains(&format!("{module}.*"))
+                || input
+                    .cell
+                    .grants
+                    .iter()
+                    .any(|grant| grant_names(grant, module, name))
+                || (input
+                    .cell
+                    .grants
+                    .iter()
+                    .any(|grant| grant_names(grant, module, "*"))
                     && allowed_by_policy(module, name))
         };
         for import in &m.imports {
@@ -471,6 +486,23 @@ impl Preflight {
                 && m.compatibility_hash == input.engine_compatibility,
         }
     }
+}
+
+/// `crate@version` of a manifest, as reasons name it.
+struct CrateVersion<'a>(&'a ArtifactManifest);
+
+impl std::fmt::Display for CrateVersion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.0.krate, self.0.version)
+    }
+}
+
+/// Whether the grant `MODULE.NAME` names `module` and `name`.
+fn grant_names(grant: &str, module: &str, name: &str) -> bool {
+    grant
+        .strip_prefix(module)
+        .and_then(|rest| rest.strip_prefix('.'))
+        == Some(name)
 }
 
 #[cfg(test)]

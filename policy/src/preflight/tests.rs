@@ -352,3 +352,26 @@ fn a_cell_without_grants_grants_its_imports_within_the_policy() {
     world.cell.grants = world.preflight.default_grants(&world.manifest.imports);
     assert!(world.decide().allow);
 }
+
+#[test]
+fn a_grant_names_exactly_its_module_and_function() {
+    use super::grant_names;
+    assert!(grant_names(
+        "wasi_snapshot_preview1.fd_write",
+        "wasi_snapshot_preview1",
+        "fd_write"
+    ));
+    assert!(grant_names(
+        "wasi_snapshot_preview1.*",
+        "wasi_snapshot_preview1",
+        "*"
+    ));
+    assert!(!grant_names(
+        "wasi_snapshot_preview1.fd_write",
+        "wasi",
+        "fd_write"
+    ));
+    assert!(!grant_names("wasi.fd_write", "wasi", "fd_writev"));
+    assert!(!grant_names("wasi.fd_writev", "wasi", "fd_write"));
+    assert!(!grant_names("wasifd_write", "wasi", "fd_write"));
+}
