@@ -176,7 +176,7 @@ async fn run_here(args: &RunArgs, bytes: Vec<u8>) -> Result<Outcome> {
     }
     let progress = Progress::new(prepared.report.cells.len());
     let seed = args.seed;
-    let (stored, result) = tokio::task::block_in_place(|| {
+    let (stored, by_digest) = tokio::task::block_in_place(|| {
         executor.execute(
             &prepared,
             seed,
@@ -189,7 +189,7 @@ async fn run_here(args: &RunArgs, bytes: Vec<u8>) -> Result<Outcome> {
         .record
         .cells
         .iter()
-        .filter_map(|c| Some((c.id.clone(), result.outputs.get(&c.output?)?.clone())))
+        .filter_map(|c| Some((c.id.clone(), by_digest.get(&c.output?)?.clone())))
         .collect();
     Ok(Outcome::Ran(Finished {
         id: stored.id,

@@ -753,14 +753,15 @@ impl Executor {
 
     /// Runs a prepared (allowed) notebook, telling `observe` about each cell, and stores the
     /// run; `cancel` stops it (what ran is then not stored). Blocking: call it off the async
-    /// runtime's workers, unless the run [is small](Prepared::is_small).
+    /// runtime's workers, unless the run [is small](Prepared::is_small). Answers the stored
+    /// run and its outputs by digest.
     pub fn execute(
         &self,
         prepared: &Prepared,
         seed: Option<u64>,
         observe: &mut dyn FnMut(CellEvent<'_>),
         cancel: &Cancel,
-    ) -> Result<(StoredRun, RunResult), ExecutorError> {
+    ) -> Result<(StoredRun, BTreeMap<Digest, Vec<u8>>), ExecutorError> {
         assert!(prepared.report.allow, "only an allowed notebook runs");
         let mut result = run::run_observed(
             &self.runtime,
@@ -788,9 +789,12 @@ impl Executor {
         }
         self.metrics.run(if all_ok { "ok" } else { "failed" });
         result.record.ran_by = prepared.ran_by.clone();
-        let stored = self.store.save(&prepared.bytes, &result, now_ms())?;
+        let RunResult { record, outputs } = result;
+        let stored = self
+            .store
+            .save(&prepared.bytes, record, &outputs, now_ms())?;
         self.metrics.stored_runs.set(self.store.len() as i64);
-        Ok((stored, result))
+        Ok((stored, outputs))
     }
 
     /// The stored notebook of run `id`, for a replay (which must pass preflight again).

@@ -16,20 +16,23 @@
 //! index. The index holds one small entry per kept run (its place and time) and a count of the
 //! runs that refer to each blob, so memory is bounded by the count. A prune reads only the
 //! records it drops (for the blobs whose count falls to zero) and copies the kept tail as
-//! bytes: its cost follows what it removes, not what the store keeps.
+//! bytes: its cost follows what it removes, not what the store keeps. It does both without the
+//! log's lock (the log only grows at its end meanwhile), and takes the lock to copy what was
+//! saved in the meantime, swap the logs and remove blobs: other runs are saved and read while a
+//! prune works, and only the save that started it waits for it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError, TryLockError};
 
 use kiln_policy::Digest;
 pub use kiln_policy::preflight::Retention;
 use serde::{Deserialize, Serialize};
 
-use crate::run::{RunRecord, RunResult};
+use crate::run::RunRecord;
 
 /// A stored run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +96,9 @@ pub struct RunStore {
     dir: PathBuf,
     retention: Retention,
     log: Mutex<Log>,
+    /// Held through a whole prune, so that one runs at a time. The log's lock is taken only at
+    /// a prune's start and end: runs are saved and read while it reads and copies the log.
+    pruning: Mutex<()>,
 }
 
 impl std::fmt::Debug for RunStore {
@@ -121,6 +127,7 @@ impl RunStore {
             dir: dir.to_owned(),
             retention,
             log: Mutex::new(log),
+            pruning: Mutex::new(()),
         })
     }
 
@@ -169,13 +176,14 @@ impl RunStore {
     pub fn save(
         &self,
         notebook: &[u8],
-        result: &RunResult,
+        record: RunRecord,
+        outputs: &BTreeMap<Digest, Vec<u8>>,
         created_ms: u64,
     ) -> io::Result<StoredRun> {
         let run = StoredRun {
             id: new_run_id(),
             created_ms,
-            record: result.record.clone(),
+            record,
         };
         let mut line = serde_json::to_vec(&run).map_err(io::Error::other)?;
         line.push(b'\n');
@@ -183,7 +191,7 @@ impl RunStore {
         // Blobs are written under the log's lock, so that a prune never sees them unreferenced.
         // A blob a kept run refers to is there already.
         let notebook = (Digest::of(notebook), notebook);
-        let outputs = result.outputs.iter().map(|(d, b)| (*d, b.as_slice()));
+        let outputs = outputs.iter().map(|(d, b)| (*d, b.as_slice()));
         for (digest, bytes) in std::iter::once(notebook).chain(outputs) {
             if !log.refs.contains_key(&digest) {
                 log.blob_bytes += self.write_blob(bytes)?.1;
@@ -212,8 +220,9 @@ impl RunStore {
         let over = log.index.len() as u64 > self.retention.max_runs
             || log.end + log.blob_bytes > self.retention.max_bytes
             || aged;
-        if over {
-            let pruned = self.prune_locked(&mut log, created_ms)?;
+        drop(log);
+        if over && let Some(_pruning) = self.try_pruning() {
+            let pruned = self.prune_to_retention(created_ms)?;
             tracing::info!(
                 runs = pruned.runs,
                 blobs = pruned.blobs,
@@ -222,6 +231,16 @@ impl RunStore {
             );
         }
         Ok(run)
+    }
+
+    /// The right to prune, unless a prune is under way (a save that finds one leaves the bound
+    /// to it).
+    fn try_pruning(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.pruning.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// The run `id`, if stored.
@@ -250,8 +269,9 @@ impl RunStore {
     /// Prunes the store to its retention as of `now_ms`, and removes the blobs no run refers to
     /// (left by a crash between a blob's write and its run's record).
     pub fn prune(&self, now_ms: u64) -> io::Result<Pruned> {
+        let _pruning = self.pruning.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pruned = self.prune_to_retention(now_ms)?;
         let mut log = self.log.lock().expect("run log");
-        let mut pruned = self.prune_locked(&mut log, now_ms)?;
         pruned.blobs += self.remove_unreferenced(&mut log, &mut pruned.bytes)?;
         Ok(pruned)
     }
@@ -259,25 +279,34 @@ impl RunStore {
     /// Keeps the newest runs within the retention's age, count and size (below 90% of a bound
     /// it went past), copies the log's kept tail to a new log and removes every blob none of
     /// the kept runs refers to. A size bound is met by estimate (the bytes per run so far), then
-    /// checked again.
-    fn prune_locked(&self, log: &mut Log, now_ms: u64) -> io::Result<Pruned> {
+    /// checked again. The caller holds `pruning`.
+    fn prune_to_retention(&self, now_ms: u64) -> io::Result<Pruned> {
         let mut pruned = Pruned::default();
         for _ in 0..4 {
-            let total = log.end + log.blob_bytes;
-            let step = self.prune_once(log, now_ms, total)?;
+            let step = self.prune_once(now_ms)?;
             pruned.runs += step.runs;
             pruned.blobs += step.blobs;
             pruned.bytes += step.bytes;
+            let log = self.log.lock().expect("run log");
+            pruned.kept = log.index.len();
             if log.end + log.blob_bytes <= self.retention.max_bytes || log.index.is_empty() {
                 break;
             }
         }
-        pruned.kept = log.index.len();
         Ok(pruned)
     }
 
-    fn prune_once(&self, log: &mut Log, now_ms: u64, total: u64) -> io::Result<Pruned> {
-        let mut places: Vec<Place> = log.index.values().copied().collect();
+    /// One pass of [`RunStore::prune_to_retention`], in three steps, the log's lock held only
+    /// for the first and the last: where every run is; then, unlocked, which runs go, the blobs
+    /// their records name (read from the log's head) and a copy of the kept tail; then, locked
+    /// again, the records saved meanwhile copied too, the new log swapped in and the blobs no
+    /// kept run refers to removed.
+    fn prune_once(&self, now_ms: u64) -> io::Result<Pruned> {
+        let (mut places, end, total) = {
+            let log = self.log.lock().expect("run log");
+            let places: Vec<Place> = log.index.values().copied().collect();
+            (places, log.end, log.end + log.blob_bytes)
+        };
         places.sort_by_key(|p| p.offset);
         let n = places.len();
         let low_water = |max: u64| max - max / 10;
@@ -298,39 +327,50 @@ impl RunStore {
         }
         let mut pruned = Pruned::default();
         if drop == 0 {
-            pruned.blobs += self.remove_unreferenced(log, &mut pruned.bytes)?;
+            let mut log = self.log.lock().expect("run log");
+            pruned.blobs += self.remove_unreferenced(&mut log, &mut pruned.bytes)?;
             return Ok(pruned);
         }
-        let cut = places.get(drop).map_or(log.end, |p| p.offset);
+        let cut = places.get(drop).map_or(end, |p| p.offset);
         let path = self.dir.join(LOG);
-        // The dropped records are read for the blobs they refer to; the kept ones are not.
+        // The dropped records are read for the blobs they refer to; the kept ones are not. The
+        // log below `end` does not change until this prune swaps it.
         let mut dropped = BufReader::new(io::Read::take(File::open(&path)?, cut));
         let mut line = Vec::new();
-        let mut released = Vec::new();
+        let mut dropped_refs = Vec::new();
         while dropped.read_until(b'\n', &mut line)? > 0 {
-            for blob in blob_refs(&line) {
-                if let Some(count) = log.refs.get_mut(&blob) {
-                    *count -= 1;
-                    if *count == 0 {
-                        log.refs.remove(&blob);
-                        released.push(blob);
-                    }
-                }
-            }
+            dropped_refs.extend(blob_refs(&line));
             line.clear();
         }
-        // The kept tail, copied to a new log, then the swap.
+        // The kept tail, copied to a new log (file to file, so that the kernel copies with
+        // `copy_file_range`, not a buffer here).
         let mut staging = tempfile::Builder::new()
             .prefix(".runs.")
             .tempfile_in(&self.dir)?;
         let mut old = File::open(&path)?;
         std::io::Seek::seek(&mut old, std::io::SeekFrom::Start(cut))?;
-        // File to file, so that the kernel copies (`copy_file_range`), not a buffer here.
         io::copy(
-            &mut io::Read::take(old, log.end - cut),
+            &mut io::Read::take(&mut old, end - cut),
+            staging.as_file_mut(),
+        )?;
+
+        // What was saved since `end`, and the swap.
+        let mut log = self.log.lock().expect("run log");
+        io::copy(
+            &mut io::Read::take(&mut old, log.end - end),
             staging.as_file_mut(),
         )?;
         staging.persist(&path).map_err(|err| err.error)?;
+        let mut released = Vec::new();
+        for blob in dropped_refs {
+            if let Some(count) = log.refs.get_mut(&blob) {
+                *count -= 1;
+                if *count == 0 {
+                    log.refs.remove(&blob);
+                    released.push(blob);
+                }
+            }
+        }
         log.file = OpenOptions::new().append(true).read(true).open(&path)?;
         log.reader = File::open(&path)?;
         log.index.retain(|_, place| place.offset >= cut);
@@ -517,17 +557,26 @@ pub(crate) fn read_verified(path: &Path, digest: &Digest) -> io::Result<Option<V
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use kiln_wire::runs::{CellRecord, CellStatus};
 
     use super::*;
+    use crate::run::RunResult;
 
     const KEEP_ALL: Retention = Retention {
         max_age_days: 36_500,
         max_bytes: u64::MAX,
         max_runs: u64::MAX,
     };
+
+    fn save(
+        store: &RunStore,
+        notebook: &[u8],
+        output: &[u8],
+        created_ms: u64,
+    ) -> io::Result<StoredRun> {
+        let RunResult { record, outputs } = result(output);
+        store.save(notebook, record, &outputs, created_ms)
+    }
 
     fn result(output: &[u8]) -> RunResult {
         RunResult {
@@ -555,8 +604,8 @@ mod tests {
     fn runs_survive_a_reopen_and_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
-        let first = store.save(b"notebook", &result(b"one"), 1).unwrap();
-        let second = store.save(b"notebook", &result(b"two"), 2).unwrap();
+        let first = save(&store, b"notebook", b"one", 1).unwrap();
+        let second = save(&store, b"notebook", b"two", 2).unwrap();
         assert_ne!(first.id, second.id);
         assert_eq!(store.get(&second.id).unwrap().unwrap(), second);
         assert_eq!(
@@ -577,7 +626,7 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert_eq!(store.get(&first.id).unwrap().unwrap(), first);
         assert!(store.get("run-torn").unwrap().is_none());
-        let third = store.save(b"notebook", &result(b"three"), 3).unwrap();
+        let third = save(&store, b"notebook", b"three", 3).unwrap();
         drop(store);
         let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         assert_eq!(store.get(&third.id).unwrap().unwrap(), third);
@@ -595,15 +644,70 @@ mod tests {
     }
 
     #[test]
+    fn runs_saved_and_read_while_prunes_copy_the_log_are_all_kept_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_runs: 50,
+            ..KEEP_ALL
+        };
+        let store = std::sync::Arc::new(RunStore::open(dir.path(), retention).unwrap());
+        // Four threads save (each save past the bound prunes, unless a prune is under way) and
+        // read back what they saved; a fifth prunes all the while.
+        let savers: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for n in 0..500u64 {
+                        let output = (thread * 1000 + n).to_le_bytes();
+                        let run = save(&store, b"notebook", &output, n).unwrap();
+                        // Read back whole, unless pruned already (other threads saved the
+                        // newer runs a prune keeps).
+                        if let Some(read) = store.get(&run.id).unwrap() {
+                            assert_eq!(read, run);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let pruner = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    store.prune(0).unwrap();
+                }
+            })
+        };
+        for saver in savers {
+            saver.join().unwrap();
+        }
+        pruner.join().unwrap();
+        store.prune(0).unwrap();
+        assert!(store.len() <= 50, "{}", store.len());
+        // Every kept record reads back whole, the log holds exactly them, and a reopen agrees.
+        let lines = std::fs::read_to_string(dir.path().join(LOG)).unwrap();
+        assert_eq!(lines.lines().count(), store.len());
+        let reopened = RunStore::open(dir.path(), retention).unwrap();
+        assert_eq!(reopened.len(), store.len());
+        for line in lines.lines() {
+            let run: StoredRun = serde_json::from_str(line).unwrap();
+            assert_eq!(store.get(&run.id).unwrap().unwrap(), run);
+            assert_eq!(reopened.get(&run.id).unwrap().unwrap(), run);
+            let output = run.record.cells[0].output.unwrap();
+            assert!(
+                store.blob(&output).unwrap().is_some(),
+                "{output} of a kept run"
+            );
+        }
+    }
+
+    #[test]
     fn concurrent_saves_of_the_same_new_notebook_all_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(RunStore::open(dir.path(), KEEP_ALL).unwrap());
         let threads: Vec<_> = (0..64)
             .map(|n| {
                 let store = store.clone();
-                std::thread::spawn(move || {
-                    store.save(b"the same new notebook", &result(b"same"), n)
-                })
+                std::thread::spawn(move || save(&store, b"the same new notebook", b"same", n))
             })
             .collect();
         for thread in threads {
@@ -631,11 +735,7 @@ mod tests {
         };
         let store = RunStore::open(dir.path(), by_count).unwrap();
         let runs: Vec<StoredRun> = (0..10)
-            .map(|n| {
-                store
-                    .save(b"notebook", &result(format!("out {n}").as_bytes()), n * day)
-                    .unwrap()
-            })
+            .map(|n| save(&store, b"notebook", format!("out {n}").as_bytes(), n * day).unwrap())
             .collect();
         // Pruned as it went: never more than the count plus the one that passed it.
         assert_eq!(store.len(), 3);
@@ -701,7 +801,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RunStore::open(dir.path(), KEEP_ALL).unwrap();
         let orphan = store.put_blob(b"left by a crash").unwrap();
-        let run = store.save(b"notebook", &result(b"kept"), 1).unwrap();
+        let run = save(&store, b"notebook", b"kept", 1).unwrap();
         let pruned = store.prune(2).unwrap();
         assert_eq!((pruned.runs, pruned.blobs, pruned.kept), (0, 1, 1));
         assert!(store.blob(&orphan).unwrap().is_none());
@@ -720,11 +820,7 @@ mod tests {
         let store = RunStore::open(dir.path(), retention).unwrap();
         let mut last = None;
         for n in 0..1000u64 {
-            last = Some(
-                store
-                    .save(b"notebook", &result(&n.to_le_bytes()), n)
-                    .unwrap(),
-            );
+            last = Some(save(&store, b"notebook", &n.to_le_bytes(), n).unwrap());
             assert!(store.len() <= 100, "{} runs after {n} saves", store.len());
         }
         assert!(store.len() >= 90, "{}", store.len());

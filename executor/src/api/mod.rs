@@ -15,6 +15,7 @@ pub mod error;
 pub mod notebooks;
 mod streaming;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,7 +220,8 @@ pub(crate) struct RunParams {
     notebook: Option<String>,
 }
 
-fn run_body(stored: &StoredRun, output: impl Fn(&Digest) -> Option<Vec<u8>>) -> RunBody {
+/// The answer for `stored` (moved into it), with each output `output` finds.
+fn run_body<'a>(stored: StoredRun, output: impl Fn(&Digest) -> Option<Cow<'a, [u8]>>) -> RunBody {
     let outputs = stored
         .record
         .cells
@@ -230,9 +232,9 @@ fn run_body(stored: &StoredRun, output: impl Fn(&Digest) -> Option<Vec<u8>>) -> 
         })
         .collect();
     RunBody {
-        id: stored.id.clone(),
+        id: stored.id,
         created_ms: stored.created_ms,
-        record: stored.record.clone(),
+        record: stored.record,
         outputs,
     }
 }
@@ -285,13 +287,13 @@ pub(crate) async fn create_run(
         ));
     }
     let admitted = admission::admit(&state).await?;
-    let mut prepared = state.executor.prepare(body.to_vec()).await?;
+    let mut prepared = state.executor.prepare(Vec::from(body)).await?;
     prepared.ran_by = Some(login);
     if !prepared.report.allow {
         return Ok(blocked(prepared.report));
     }
     let executor = state.executor.clone();
-    let (stored, result) = if prepared.is_small() {
+    let (stored, outputs) = if prepared.is_small() {
         // Bounded by its small wall-clock limit, whatever its kernels do (`is_small`): run right
         // here, on this async worker, without the blocking pool's thread wake-ups. A client
         // that goes away cannot stop it, and need not.
@@ -313,7 +315,10 @@ pub(crate) async fn create_run(
     if let Some((notebook, login)) = &history {
         notebooks::note_run(&state, notebook, login, &stored);
     }
-    Ok(Json(run_body(&stored, |d| result.outputs.get(d).cloned())).into_response())
+    let body = run_body(stored, |d| {
+        outputs.get(d).map(|b| Cow::Borrowed(b.as_slice()))
+    });
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v1/runs/{id}`: a stored run with its outputs.
@@ -330,7 +335,9 @@ pub(crate) async fn show_run(
         .map_err(ExecutorError::from)?
         .ok_or(ExecutorError::NoSuchRun(id))?;
     let store = state.executor.store();
-    Ok(Json(run_body(&stored, |d| store.blob(d).ok().flatten())))
+    Ok(Json(run_body(stored, |d| {
+        store.blob(d).ok().flatten().map(Cow::Owned)
+    })))
 }
 
 /// `POST /v1/runs/{id}/replay`: runs a stored run again in deterministic mode with its seed
